@@ -1,0 +1,140 @@
+//! The allocation entry points every front end (C exports, `GlobalAlloc`,
+//! the safe API) goes through: size and alignment dispatch between the
+//! thread's heap and the large-object path.
+
+use crate::heap::Heap;
+use crate::large;
+use crate::segment::{segment_of, Segment, SegmentKind};
+use crate::size_class::{block_size, class_of, SMALL_MAX};
+use crate::thread;
+use core::ptr;
+
+/// The block size serving `size` bytes at `align`, or None for the large
+/// path. Small blocks are 16-byte aligned from 16 bytes up and 8-byte below;
+/// larger alignments use the power-of-two classes, which are aligned to
+/// their size.
+#[inline(always)]
+fn small_size(size: usize, align: usize) -> Option<usize> {
+    let s = if align <= 8 {
+        size
+    } else if align <= 16 {
+        size.max(16)
+    } else {
+        size.max(align).checked_next_power_of_two()?
+    };
+    (s <= SMALL_MAX).then_some(s)
+}
+
+/// Allocates `size` bytes, 16-byte aligned (8 below 16 bytes). Null when
+/// the memory cannot be supplied.
+#[inline(always)]
+pub(crate) fn malloc(size: usize) -> *mut u8 {
+    if size <= SMALL_MAX {
+        let class = class_of(size);
+        // SAFETY: the thread's own heap; class_of gives a valid class.
+        let p = unsafe { Heap::try_alloc(thread::current(), class) };
+        if !p.is_null() {
+            return p;
+        }
+        malloc_slow(class)
+    } else {
+        large::alloc(size, 16)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn malloc_slow(class: usize) -> *mut u8 {
+    let heap = thread::current_or_create();
+    if heap.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: a live heap owned by this thread; class is valid.
+    unsafe { Heap::alloc_slow(heap, class) }
+}
+
+/// Allocates `size` bytes aligned to `align` (a power of two).
+#[inline]
+pub(crate) fn malloc_aligned(size: usize, align: usize) -> *mut u8 {
+    match small_size(size, align) {
+        Some(s) => malloc(s),
+        None => large::alloc(size, align.max(16)),
+    }
+}
+
+/// Allocates `size` zeroed bytes aligned to `align`, skipping the memset
+/// for memory known to be fresh from the OS.
+#[inline]
+pub(crate) fn malloc_zeroed(size: usize, align: usize) -> *mut u8 {
+    let Some(s) = small_size(size, align) else {
+        // Fresh mappings are zero.
+        return large::alloc(size, align.max(16));
+    };
+    let class = class_of(s);
+    let heap = thread::current();
+    // SAFETY: the thread's own heap, a valid class; the block popped right
+    // after the check is the one the check looked at.
+    unsafe {
+        if Heap::next_is_zero(heap, class) {
+            let p = Heap::try_alloc(heap, class);
+            p.cast::<usize>().write(0);
+            return p;
+        }
+        let p = malloc(s);
+        if !p.is_null() {
+            ptr::write_bytes(p, 0, size);
+        }
+        p
+    }
+}
+
+/// Frees a block of this allocator.
+///
+/// # Safety
+/// `p` is non-null, was returned by this allocator, and is not used again.
+#[inline(always)]
+pub(crate) unsafe fn free(p: *mut u8) {
+    // SAFETY: forwarded.
+    unsafe { Heap::free(thread::current(), p) }
+}
+
+/// The usable size of a live block.
+///
+/// # Safety
+/// `p` is non-null, was returned by this allocator, and is live.
+pub(crate) unsafe fn usable_size(p: *const u8) -> usize {
+    let seg = segment_of(p);
+    // SAFETY: a live block's segment header and page descriptor are live,
+    // and a page's class is only written (by `Page::init`) while none of its
+    // blocks is live, so reading it from any thread races with nothing.
+    unsafe {
+        if (*seg).kind == SegmentKind::Large {
+            (*seg).large_usable
+        } else {
+            let page = Segment::page_of(seg, p);
+            block_size((*page).local.with(|l| (*l).class) as usize)
+        }
+    }
+}
+
+/// Resizes a block, in place when the new size still fits its size class
+/// (and does not waste more than half of it).
+///
+/// # Safety
+/// `p` is non-null, live, returned by this allocator with alignment `align`
+/// and at least `old_size` usable bytes.
+pub(crate) unsafe fn realloc(p: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let usable = usable_size(p);
+        if new_size <= usable && new_size >= usable / 2 {
+            return p;
+        }
+        let q = malloc_aligned(new_size, align);
+        if !q.is_null() {
+            ptr::copy_nonoverlapping(p, q, old_size.min(new_size));
+            free(p);
+        }
+        q
+    }
+}

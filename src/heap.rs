@@ -1,0 +1,737 @@
+//! Per-thread heaps.
+//!
+//! A heap owns segments; their pages serve one size class each. The heap
+//! keeps, per class, the page it currently allocates from (`pages`, never
+//! null: a sentinel page with an empty free list stands in, so the fast
+//! path has no null check) and a queue of pages with free space; pages found
+//! full move to one `full` list until a free makes room in them.
+//!
+//! Only the owning thread touches a heap. Other threads free into its pages
+//! through the pages' remote-free lists. When the thread exits, its heap
+//! collects what it can, retires empty pages, and abandons segments that
+//! still hold live blocks to the arena; a heap that needs a page later adopts
+//! them whole.
+
+use crate::os;
+use crate::page::Page;
+use crate::remote::{AtomicStack, Linked};
+use crate::segment::{segment_of, Segment, SegmentKind, SEGMENT_SIZE};
+use crate::size_class::{block_size, NUM_CLASSES, SMALL_PAGE_BLOCK_MAX};
+use crate::sync::Ordering;
+use crate::{fault, stats};
+use core::mem::size_of;
+use core::ptr::{self, addr_of_mut};
+
+/// Default delay before retired pages and cached empty segments go back to
+/// the OS.
+pub(crate) const DEFAULT_PURGE_DELAY_MS: u64 = 100;
+/// Empty segments a heap keeps for reuse before unmapping more.
+const SEGMENT_CACHE_MAX: usize = 2;
+/// Full pages examined for remote frees before a fresh page is taken.
+const FULL_SCAN: usize = 8;
+
+/// Process-wide state shared by all heaps: segments abandoned by exited
+/// threads.
+pub(crate) struct Arena {
+    pub(crate) abandoned: AtomicStack<Segment>,
+}
+
+impl Arena {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Arena { abandoned: AtomicStack::new() }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Arena { abandoned: AtomicStack::new() }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct PageQueue {
+    first: *mut Page,
+    last: *mut Page,
+}
+
+const EMPTY_QUEUE: PageQueue = PageQueue { first: ptr::null_mut(), last: ptr::null_mut() };
+
+#[repr(C)]
+pub(crate) struct Heap {
+    /// Current page per class (first field: the fast path indexes it).
+    pages: [*mut Page; NUM_CLASSES],
+    queues: [PageQueue; NUM_CLASSES],
+    full: PageQueue,
+    /// Owned small and medium segments, linked through `SegmentLocal`.
+    segments: *mut Segment,
+    /// A segment of each kind likely to have a free page.
+    seg_hint: [*mut Segment; 2],
+    /// Empty segments kept for reuse, linked through `SegmentLocal::next`.
+    cache: *mut Segment,
+    cache_len: usize,
+    arena: *const Arena,
+    purge_delay_ms: u64,
+    next_maintenance_ms: u64,
+    /// The sentinel the `pages` slots point at when a class has no page.
+    empty: Page,
+}
+
+/// Bytes mapped for one heap.
+const HEAP_MAP_SIZE: usize = size_of::<Heap>().next_multiple_of(os::OS_PAGE);
+
+impl Heap {
+    /// The value of a heap that owns nothing and whose every class misses:
+    /// the starting point of a thread's heap pointer, and the shape `create`
+    /// writes. `this` is the heap's own address (for the sentinel links).
+    #[cfg(not(loom))]
+    pub(crate) const fn empty_at(this: *const Heap, arena: *const Arena) -> Heap {
+        // SAFETY (no unsafe here): only the address of the field is taken.
+        let sentinel = this.cast::<u8>().wrapping_add(core::mem::offset_of!(Heap, empty)) as *mut Page;
+        Heap {
+            pages: [sentinel; NUM_CLASSES],
+            queues: [EMPTY_QUEUE; NUM_CLASSES],
+            full: EMPTY_QUEUE,
+            segments: ptr::null_mut(),
+            seg_hint: [ptr::null_mut(); 2],
+            cache: ptr::null_mut(),
+            cache_len: 0,
+            arena,
+            purge_delay_ms: DEFAULT_PURGE_DELAY_MS,
+            next_maintenance_ms: 0,
+            empty: Page::new(ptr::null_mut()),
+        }
+    }
+
+    /// Maps and initialises a heap. Null when the OS has no memory.
+    pub(crate) fn create(arena: *const Arena, purge_delay_ms: u64) -> *mut Heap {
+        let heap = os::map(HEAP_MAP_SIZE).cast::<Heap>();
+        if heap.is_null() {
+            return heap;
+        }
+        // SAFETY: `heap` maps HEAP_MAP_SIZE >= size_of::<Heap>() bytes, page
+        // aligned, that nothing else refers to.
+        unsafe {
+            let sentinel = addr_of_mut!((*heap).empty);
+            heap.write(Heap {
+                pages: [sentinel; NUM_CLASSES],
+                queues: [EMPTY_QUEUE; NUM_CLASSES],
+                full: EMPTY_QUEUE,
+                segments: ptr::null_mut(),
+                seg_hint: [ptr::null_mut(); 2],
+                cache: ptr::null_mut(),
+                cache_len: 0,
+                arena,
+                purge_delay_ms: purge_delay_ms.max(1),
+                next_maintenance_ms: os::now_ms() + purge_delay_ms.max(1),
+                empty: Page::new(ptr::null_mut()),
+            });
+        }
+        heap
+    }
+
+    /// Allocates a block of `class` on the fast path; null on a miss.
+    ///
+    /// # Safety
+    /// `heap` is the calling thread's heap (or a never-written empty heap)
+    /// and `class < NUM_CLASSES`.
+    #[inline(always)]
+    pub(crate) unsafe fn try_alloc(heap: *mut Heap, class: usize) -> *mut u8 {
+        // SAFETY: `pages` slots always point at a page of this heap or at its
+        // sentinel, both owned by the calling thread; class is in range.
+        unsafe { (**(*heap).pages.get_unchecked(class)).pop() }
+    }
+
+    /// Allocates a block of `class`, taking the slow path on a miss. Null
+    /// when the OS has no memory.
+    ///
+    /// # Safety
+    /// `heap` is a live heap created by `create`, owned by the calling
+    /// thread, and `class < NUM_CLASSES`.
+    #[inline]
+    #[cfg_attr(not(loom), allow(dead_code))]
+    pub(crate) unsafe fn alloc(heap: *mut Heap, class: usize) -> *mut u8 {
+        // SAFETY: forwarded.
+        unsafe {
+            let p = Heap::try_alloc(heap, class);
+            if !p.is_null() {
+                return p;
+            }
+            Heap::alloc_slow(heap, class)
+        }
+    }
+
+    /// Whether the block about to be popped from `class`'s current page is
+    /// zero but for its first word (for `alloc_zeroed`).
+    ///
+    /// # Safety
+    /// As for `try_alloc`.
+    #[inline]
+    pub(crate) unsafe fn next_is_zero(heap: *mut Heap, class: usize) -> bool {
+        // SAFETY: as for try_alloc.
+        unsafe { (*(*heap).pages[class]).local(|l| l.free_is_zero && !l.free.is_null()) }
+    }
+
+    /// Frees `p` from the calling thread, whose heap is `heap` (which may
+    /// be an empty heap).
+    ///
+    /// # Safety
+    /// `p` was returned by this allocator and is live; `heap` is the calling
+    /// thread's heap.
+    #[inline(always)]
+    pub(crate) unsafe fn free(heap: *mut Heap, p: *mut u8) {
+        let seg = segment_of(p);
+        // SAFETY: `p` lies in a live segment (caller's contract), whose
+        // header is at `seg`. When its owner is our heap the page is ours.
+        unsafe {
+            if (*seg).owner() == heap {
+                let page = Segment::page_of(seg, p);
+                if (*page).push_local(p) {
+                    Heap::free_local_slow(heap, page);
+                }
+            } else {
+                Heap::free_remote(seg, p);
+            }
+        }
+    }
+
+    /// Frees a block of a segment another heap owns (or none does), or a
+    /// large object.
+    ///
+    /// # Safety
+    /// `p` is a live block in `seg`, not used afterwards.
+    #[inline(never)]
+    pub(crate) unsafe fn free_remote(seg: *mut Segment, p: *mut u8) {
+        // SAFETY: a large object owns its mapping. Otherwise the block keeps
+        // its page in use (`used` counts it) until the owner collects it, so
+        // the descriptor is live; the push hands the block to the owner.
+        unsafe {
+            if (*seg).kind == SegmentKind::Large {
+                crate::large::free(seg);
+                return;
+            }
+            let page = Segment::page_of(seg, p);
+            (*page).thread_free.push(p.cast());
+        }
+    }
+
+    /// The owner freed a block and the page became unused or sits on the
+    /// full list.
+    #[cold]
+    unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
+        // SAFETY: `page` belongs to `heap`, owned by the calling thread.
+        unsafe {
+            let (class, used, in_full) = (*page).local(|l| (l.class as usize, l.used, l.in_full));
+            let used = if fault::injected(fault::Fault::RetireIgnoresRemote) { used.saturating_sub(1) } else { used };
+            if in_full {
+                queue_remove(addr_of_mut!((*heap).full), page);
+                (*page).local(|l| l.in_full = false);
+                queue_push_front(addr_of_mut!((*heap).queues[class]), page);
+            }
+            if used == 0 && (*heap).pages[class] != page {
+                queue_remove(addr_of_mut!((*heap).queues[class]), page);
+                if Heap::retire_page(heap, page, os::now_ms()) {
+                    Heap::release_segment(heap, segment_of(page.cast()), os::now_ms());
+                }
+            }
+        }
+    }
+
+    /// The slow path of `alloc`: find or make a page with a free block.
+    ///
+    /// # Safety
+    /// As for `alloc`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
+        // SAFETY: forwarded; the page returned has a free block.
+        unsafe {
+            let page = Heap::find_page(heap, class);
+            if page.is_null() {
+                return ptr::null_mut();
+            }
+            (*page).pop()
+        }
+    }
+
+    unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
+        // SAFETY: all pages and segments reached here are owned by `heap`,
+        // which the calling thread owns.
+        unsafe {
+            let now = os::now_ms();
+            if now >= (*heap).next_maintenance_ms && (*heap).next_maintenance_ms != 0 {
+                Heap::maintain(heap, now);
+            }
+            let sentinel = addr_of_mut!((*heap).empty);
+            (*heap).pages[class] = sentinel;
+            let q = addr_of_mut!((*heap).queues[class]);
+            loop {
+                // 1. pages of this class with room, current page first.
+                let mut page = (*q).first;
+                while !page.is_null() {
+                    let next = (*page).local(|l| l.next);
+                    (*page).collect();
+                    let has_free = (*page).local(|l| !l.free.is_null());
+                    if (*page).extend() || has_free {
+                        queue_remove(q, page);
+                        queue_push_front(q, page);
+                        (*heap).pages[class] = page;
+                        return page;
+                    }
+                    queue_remove(q, page);
+                    (*page).local(|l| l.in_full = true);
+                    queue_push_back(addr_of_mut!((*heap).full), page);
+                    page = next;
+                }
+                // 2. a few full pages may have been freed into by others.
+                Heap::scan_full(heap, FULL_SCAN, now);
+                if !(*q).first.is_null() {
+                    continue;
+                }
+                // 3. segments abandoned by exited threads.
+                if Heap::adopt(heap, now) {
+                    continue;
+                }
+                // 4. a fresh page.
+                let page = Heap::new_page(heap, class, now);
+                if page.is_null() {
+                    return page;
+                }
+                queue_push_front(q, page);
+                (*page).extend();
+                (*heap).pages[class] = page;
+                return page;
+            }
+        }
+    }
+
+    /// Examines up to `limit` pages of the full list (all when `limit` is
+    /// `usize::MAX`): pages freed into go back to their class queue, unused
+    /// ones are retired.
+    unsafe fn scan_full(heap: *mut Heap, limit: usize, now: u64) {
+        // SAFETY: pages on the full list belong to `heap`.
+        unsafe {
+            let full = addr_of_mut!((*heap).full);
+            let mut page = (*full).first;
+            let mut n = 0;
+            while !page.is_null() && n < limit {
+                n += 1;
+                let next = (*page).local(|l| l.next);
+                if (*page).collect() > 0 || (*page).local(|l| !l.free.is_null()) {
+                    queue_remove(full, page);
+                    let (class, used) = (*page).local(|l| {
+                        l.in_full = false;
+                        (l.class as usize, l.used)
+                    });
+                    if used == 0 {
+                        if Heap::retire_page(heap, page, now) {
+                            Heap::release_segment(heap, segment_of(page.cast()), now);
+                        }
+                    } else {
+                        queue_push_back(addr_of_mut!((*heap).queues[class]), page);
+                    }
+                } else if limit != usize::MAX {
+                    // Still full: look at others first next time.
+                    queue_remove(full, page);
+                    queue_push_back(full, page);
+                }
+                page = next;
+            }
+        }
+    }
+
+    /// Takes a free page from an owned segment (or a new one) and sets it up
+    /// for `class`.
+    unsafe fn new_page(heap: *mut Heap, class: usize, now: u64) -> *mut Page {
+        let bs = block_size(class);
+        let kind = if bs <= SMALL_PAGE_BLOCK_MAX { SegmentKind::Small } else { SegmentKind::Medium };
+        // SAFETY: segments reached belong to `heap`.
+        unsafe {
+            let seg = Heap::segment_with_free_page(heap, kind, now);
+            if seg.is_null() {
+                return ptr::null_mut();
+            }
+            let i = Segment::local(seg, |l| {
+                let i = l.free_mask.trailing_zeros() as usize;
+                l.free_mask &= !(1u64 << i);
+                l.used_pages += 1;
+                i
+            });
+            let page = Segment::page(seg, i);
+            (*page).init(class, bs, 1usize << (*seg).page_shift);
+            page
+        }
+    }
+
+    unsafe fn segment_with_free_page(heap: *mut Heap, kind: SegmentKind, now: u64) -> *mut Segment {
+        // SAFETY: segments on the heap's lists belong to it.
+        unsafe {
+            let k = kind as usize;
+            let hint = (*heap).seg_hint[k];
+            if !hint.is_null() && Segment::local(hint, |l| l.free_mask != 0) {
+                return hint;
+            }
+            let mut seg = (*heap).segments;
+            while !seg.is_null() {
+                let (free, next) = Segment::local(seg, |l| (l.free_mask, l.next));
+                if (*seg).kind == kind && free != 0 {
+                    (*heap).seg_hint[k] = seg;
+                    return seg;
+                }
+                seg = next;
+            }
+            // Reuse a cached empty segment of this kind, else map one.
+            let mut prev: *mut Segment = ptr::null_mut();
+            let mut c = (*heap).cache;
+            while !c.is_null() {
+                let next = Segment::local(c, |l| l.next);
+                if (*c).kind == kind {
+                    if prev.is_null() {
+                        (*heap).cache = next;
+                    } else {
+                        Segment::local(prev, |l| l.next = next);
+                    }
+                    (*heap).cache_len -= 1;
+                    Heap::link_segment(heap, c);
+                    (*heap).seg_hint[k] = c;
+                    return c;
+                }
+                prev = c;
+                c = next;
+            }
+            let _ = now;
+            let base = os::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
+            if base.is_null() {
+                return ptr::null_mut();
+            }
+            let seg = Segment::init(base, kind, heap);
+            Heap::link_segment(heap, seg);
+            (*heap).seg_hint[k] = seg;
+            seg
+        }
+    }
+
+    unsafe fn link_segment(heap: *mut Heap, seg: *mut Segment) {
+        // SAFETY: `seg` is owned by `heap` and on none of its lists.
+        unsafe {
+            let head = (*heap).segments;
+            Segment::local(seg, |l| {
+                l.prev = ptr::null_mut();
+                l.next = head;
+            });
+            if !head.is_null() {
+                Segment::local(head, |l| l.prev = seg);
+            }
+            (*heap).segments = seg;
+        }
+    }
+
+    unsafe fn unlink_segment(heap: *mut Heap, seg: *mut Segment) {
+        // SAFETY: `seg` is on `heap`'s segment list.
+        unsafe {
+            let (prev, next) = Segment::local(seg, |l| (l.prev, l.next));
+            if prev.is_null() {
+                (*heap).segments = next;
+            } else {
+                Segment::local(prev, |l| l.next = next);
+            }
+            if !next.is_null() {
+                Segment::local(next, |l| l.prev = prev);
+            }
+            for h in &mut (*heap).seg_hint {
+                if *h == seg {
+                    *h = ptr::null_mut();
+                }
+            }
+        }
+    }
+
+    /// Returns an unused page (on no queue) to its segment. Returns true when
+    /// the segment has no page in use left.
+    unsafe fn retire_page(heap: *mut Heap, page: *mut Page, now: u64) -> bool {
+        // SAFETY: the page and its segment belong to `heap`; `used == 0`
+        // (checked by the callers) proves no block of it is out.
+        unsafe {
+            let seg = segment_of(page.cast());
+            let i = (page as usize - Segment::page(seg, 0) as usize) / size_of::<Page>();
+            (*page).reset(now);
+            if (*heap).next_maintenance_ms == 0 {
+                (*heap).next_maintenance_ms = now + (*heap).purge_delay_ms;
+            }
+            (*heap).seg_hint[(*seg).kind as usize] = seg;
+            Segment::local(seg, |l| {
+                l.free_mask |= 1u64 << i;
+                l.used_pages -= 1;
+                l.used_pages == 0
+            })
+        }
+    }
+
+    /// An owned segment has no page in use: keep it for reuse or unmap it.
+    unsafe fn release_segment(heap: *mut Heap, seg: *mut Segment, now: u64) {
+        // SAFETY: `seg` is owned by `heap`, on its segment list, with no page
+        // in use, so no other thread can reach it.
+        unsafe {
+            Heap::unlink_segment(heap, seg);
+            if (*heap).cache_len < SEGMENT_CACHE_MAX {
+                let head = (*heap).cache;
+                Segment::local(seg, |l| {
+                    l.next = head;
+                    l.emptied_at = now.max(1);
+                });
+                (*heap).cache = seg;
+                (*heap).cache_len += 1;
+            } else {
+                os::unmap(seg.cast(), (*seg).map_size);
+            }
+        }
+    }
+
+    /// Periodic work from the slow path: collect full pages, return retired
+    /// pages and cached segments that waited long enough to the OS.
+    unsafe fn maintain(heap: *mut Heap, now: u64) {
+        // SAFETY: everything reached belongs to `heap`.
+        unsafe {
+            let delay = (*heap).purge_delay_ms;
+            (*heap).next_maintenance_ms = now + delay;
+            Heap::scan_full(heap, usize::MAX, now);
+            let mut seg = (*heap).segments;
+            while !seg.is_null() {
+                let next = Segment::local(seg, |l| l.next);
+                Heap::purge_free_pages(seg, now, delay);
+                seg = next;
+            }
+            let mut prev: *mut Segment = ptr::null_mut();
+            let mut c = (*heap).cache;
+            while !c.is_null() {
+                let (next, at) = Segment::local(c, |l| (l.next, l.emptied_at));
+                if now.saturating_sub(at) >= delay {
+                    if prev.is_null() {
+                        (*heap).cache = next;
+                    } else {
+                        Segment::local(prev, |l| l.next = next);
+                    }
+                    (*heap).cache_len -= 1;
+                    os::unmap(c.cast(), (*c).map_size);
+                } else {
+                    prev = c;
+                }
+                c = next;
+            }
+        }
+    }
+
+    /// Purges the free pages of `seg` retired at least `delay` ms ago.
+    unsafe fn purge_free_pages(seg: *mut Segment, now: u64, delay: u64) {
+        // SAFETY: `seg` is owned by the caller; free pages hold no live data.
+        unsafe {
+            let mut mask = Segment::local(seg, |l| l.free_mask);
+            let size = 1usize << (*seg).page_shift;
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let page = Segment::page(seg, i);
+                let due = (*page).local(|l| l.retired_at != 0 && l.dirty != 0 && now.saturating_sub(l.retired_at) >= delay);
+                if due {
+                    os::purge((*page).start, size);
+                    (*page).local(|l| {
+                        l.dirty = 0;
+                        l.retired_at = 0;
+                    });
+                }
+            }
+        }
+    }
+
+    /// Adopts every abandoned segment. Returns whether there were any.
+    unsafe fn adopt(heap: *mut Heap, now: u64) -> bool {
+        // SAFETY: the Acquire swap in take_all makes the abandoning thread's
+        // writes to the segments visible; from then on they are ours.
+        unsafe {
+            if (*(*heap).arena).abandoned.is_empty_hint() {
+                return false;
+            }
+            let mut seg = (*(*heap).arena).abandoned.take_all();
+            if seg.is_null() {
+                return false;
+            }
+            while !seg.is_null() {
+                let next = Segment::next(seg);
+                Heap::adopt_segment(heap, seg, now);
+                stats::SEGMENTS_ADOPTED.add(1);
+                seg = next;
+            }
+            true
+        }
+    }
+
+    unsafe fn adopt_segment(heap: *mut Heap, seg: *mut Segment, now: u64) {
+        // SAFETY: the segment was acquired from the abandoned list.
+        unsafe {
+            (*seg).owner.store(heap, Ordering::Relaxed);
+            Heap::link_segment(heap, seg);
+            for i in 1..(*seg).page_count as usize {
+                let page = Segment::page(seg, i);
+                if !(*page).local(|l| l.in_use) {
+                    continue;
+                }
+                (*page).collect();
+                let (class, used, room) = (*page).local(|l| {
+                    l.prev = ptr::null_mut();
+                    l.next = ptr::null_mut();
+                    (l.class as usize, l.used, !l.free.is_null() || l.capacity < l.reserved)
+                });
+                if used == 0 {
+                    Heap::retire_page(heap, page, now);
+                } else if room {
+                    (*page).local(|l| l.in_full = false);
+                    queue_push_back(addr_of_mut!((*heap).queues[class]), page);
+                } else {
+                    (*page).local(|l| l.in_full = true);
+                    queue_push_back(addr_of_mut!((*heap).full), page);
+                }
+            }
+            if Segment::local(seg, |l| l.used_pages == 0) {
+                Heap::release_segment(heap, seg, now);
+            } else if Segment::local(seg, |l| l.free_mask != 0) {
+                (*heap).seg_hint[(*seg).kind as usize] = seg;
+            }
+        }
+    }
+
+    /// Releases a heap whose thread is exiting: empty pages are retired,
+    /// cached segments unmapped, segments still holding blocks abandoned
+    /// to the arena, and the heap's own memory unmapped.
+    ///
+    /// # Safety
+    /// `heap` was made by `create`, is owned by the calling thread, and is
+    /// never used again.
+    pub(crate) unsafe fn abandon(heap: *mut Heap) {
+        // SAFETY: the calling thread owns everything reached until it
+        // publishes a segment to the arena (Release).
+        unsafe {
+            let now = os::now_ms();
+            for class in 0..NUM_CLASSES {
+                (*heap).pages[class] = addr_of_mut!((*heap).empty);
+                Heap::drain_queue(heap, addr_of_mut!((*heap).queues[class]), now);
+            }
+            Heap::drain_queue(heap, addr_of_mut!((*heap).full), now);
+            let mut c = (*heap).cache;
+            while !c.is_null() {
+                let next = Segment::local(c, |l| l.next);
+                os::unmap(c.cast(), (*c).map_size);
+                c = next;
+            }
+            let arena = (*heap).arena;
+            let mut seg = (*heap).segments;
+            while !seg.is_null() {
+                let next = Segment::local(seg, |l| l.next);
+                let early = fault::injected(fault::Fault::AbandonBeforeDone);
+                if early {
+                    (*arena).abandoned.push(seg);
+                }
+                Heap::purge_free_pages(seg, u64::MAX, 0);
+                Segment::local(seg, |l| {
+                    l.prev = ptr::null_mut();
+                    l.next = ptr::null_mut();
+                });
+                (*seg).owner.store(ptr::null_mut(), Ordering::Relaxed);
+                if !early {
+                    (*arena).abandoned.push(seg);
+                }
+                stats::SEGMENTS_ABANDONED.add(1);
+                seg = next;
+            }
+            os::unmap(heap.cast(), HEAP_MAP_SIZE);
+        }
+    }
+
+    /// Collects every page of queue `q`, retiring the unused ones (and
+    /// releasing segments left empty); the rest stay in use, unlinked.
+    unsafe fn drain_queue(heap: *mut Heap, q: *mut PageQueue, now: u64) {
+        // SAFETY: pages on the heap's queues belong to it.
+        unsafe {
+            let mut page = (*q).first;
+            while !page.is_null() {
+                let next = (*page).local(|l| l.next);
+                (*page).collect();
+                let used = (*page).local(|l| {
+                    l.prev = ptr::null_mut();
+                    l.next = ptr::null_mut();
+                    l.in_full = false;
+                    l.used
+                });
+                if used == 0 && Heap::retire_page(heap, page, now) {
+                    Heap::release_segment(heap, segment_of(page.cast()), now);
+                }
+                page = next;
+            }
+            *q = EMPTY_QUEUE;
+        }
+    }
+
+    /// Sets how long retired memory waits before going back to the OS.
+    ///
+    /// # Safety
+    /// `heap` is a live heap owned by the calling thread.
+    #[allow(dead_code)]
+    pub(crate) unsafe fn set_purge_delay(heap: *mut Heap, ms: u64) {
+        // SAFETY: owner-only field.
+        unsafe { (*heap).purge_delay_ms = ms.max(1) };
+    }
+}
+
+unsafe fn queue_push_front(q: *mut PageQueue, page: *mut Page) {
+    // SAFETY: the caller owns the queue and the page, which is on no queue.
+    unsafe {
+        let first = (*q).first;
+        (*page).local(|l| {
+            l.prev = ptr::null_mut();
+            l.next = first;
+        });
+        if first.is_null() {
+            (*q).last = page;
+        } else {
+            (*first).local(|l| l.prev = page);
+        }
+        (*q).first = page;
+    }
+}
+
+unsafe fn queue_push_back(q: *mut PageQueue, page: *mut Page) {
+    // SAFETY: the caller owns the queue and the page, which is on no queue.
+    unsafe {
+        let last = (*q).last;
+        (*page).local(|l| {
+            l.prev = last;
+            l.next = ptr::null_mut();
+        });
+        if last.is_null() {
+            (*q).first = page;
+        } else {
+            (*last).local(|l| l.next = page);
+        }
+        (*q).last = page;
+    }
+}
+
+unsafe fn queue_remove(q: *mut PageQueue, page: *mut Page) {
+    // SAFETY: the caller owns the queue and `page` is on it.
+    unsafe {
+        let (prev, next) = (*page).local(|l| {
+            let links = (l.prev, l.next);
+            l.prev = ptr::null_mut();
+            l.next = ptr::null_mut();
+            links
+        });
+        if prev.is_null() {
+            (*q).first = next;
+        } else {
+            (*prev).local(|l| l.next = next);
+        }
+        if next.is_null() {
+            (*q).last = prev;
+        } else {
+            (*next).local(|l| l.prev = prev);
+        }
+    }
+}

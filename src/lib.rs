@@ -1,0 +1,46 @@
+//! midl-alloc: a size-class slab allocator for RPC servers.
+//!
+//! It backs `MIDL_user_allocate` / `MIDL_user_free` (the functions MIDL
+//! stubs allocate every unmarshalled parameter through) with per-thread
+//! heaps of slab pages and lock-free remote frees, and serves Rust as a
+//! `#[global_allocator]` ([`MidlAlloc`]).
+//!
+//! Layers, bottom up: `sync` (atomics facade, loom-switchable), `os`
+//! (mappings), `size_class`, `remote` (lock-free remote-free list), `page`,
+//! `segment`, `heap` (per-thread heap), `large`, `thread` (thread-local heap
+//! and thread exit), `alloc` (entry dispatch), and the front ends `ffi` and
+//! `global`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod fault;
+mod heap;
+mod large;
+mod os;
+mod page;
+mod remote;
+mod segment;
+mod size_class;
+mod stats;
+mod sync;
+
+#[cfg(not(loom))]
+mod alloc;
+#[cfg(not(loom))]
+mod ffi;
+#[cfg(not(loom))]
+mod global;
+#[cfg(not(loom))]
+mod thread;
+
+#[cfg(loom)]
+pub mod loom_api;
+
+#[cfg(not(loom))]
+pub use ffi::{midl_alloc_usable_size, midl_user_allocate, midl_user_free, MIDL_user_allocate, MIDL_user_free};
+#[cfg(not(loom))]
+pub use global::{usable_size, AllocError, Allocation, MidlAlloc};
+pub use stats::{os_stats, OsStats};
+
+/// Largest request served from slab pages; larger ones are mapped directly.
+pub const SMALL_MAX: usize = size_class::SMALL_MAX;

@@ -1,0 +1,307 @@
+//! Slab pages: the blocks of one size class carved from one slice of a
+//! segment, with the owner's free lists and the remote-free list.
+//!
+//! Invariant (owner's view, as in mimalloc's `types.h`):
+//! `used + |free| + |local_free| + (reserved - capacity) == reserved`, where
+//! `used` counts every block handed out and not yet back on an owner list,
+//! including blocks sitting on `thread_free`. Hence `used == 0` proves that
+//! no other thread holds, or is in the middle of freeing, a block of the
+//! page, and the owner may retire it.
+
+use crate::remote::{AtomicStack, Linked};
+use crate::sync::UnsafeCell;
+use core::ptr;
+
+/// A free block: its first word links it into a free list.
+#[repr(C)]
+pub(crate) struct Block {
+    next: UnsafeCell<*mut Block>,
+}
+
+impl Block {
+    /// Writes a link into the first word of the free memory at `this`.
+    ///
+    /// # Safety
+    /// `this` is valid for writes of a `Block`, aligned, and owned by the
+    /// caller (a block that is not, or no longer, handed out).
+    #[inline(always)]
+    pub(crate) unsafe fn init(this: *mut Block, next: *mut Block) {
+        // SAFETY: forwarded from the caller.
+        unsafe { this.write(Block { next: UnsafeCell::new(next) }) }
+    }
+}
+
+impl Linked for Block {
+    #[inline(always)]
+    unsafe fn next(this: *mut Self) -> *mut Self {
+        // SAFETY: `this` is a live free block (caller's contract).
+        unsafe { (*this).next.with(|p| *p) }
+    }
+
+    #[inline(always)]
+    unsafe fn set_next(this: *mut Self, next: *mut Self) {
+        // Re-initialise rather than write through the old link: the block's
+        // previous user may have overwritten its first word.
+        // SAFETY: the caller owns the free block `this`.
+        unsafe { Block::init(this, next) }
+    }
+}
+
+/// The part of a page that only its owning heap's thread touches.
+pub(crate) struct PageLocal {
+    /// Blocks ready to hand out.
+    pub(crate) free: *mut Block,
+    /// Blocks freed by the owner since `free` was last refilled.
+    pub(crate) local_free: *mut Block,
+    /// Blocks handed out and not back on `free` / `local_free`.
+    pub(crate) used: u32,
+    /// Blocks carved so far (the rest of the page is untouched).
+    pub(crate) capacity: u32,
+    /// Blocks that fit in the page.
+    pub(crate) reserved: u32,
+    pub(crate) block_size: u32,
+    /// Bytes from the page start that may be non-zero (0 after a purge).
+    pub(crate) dirty: u32,
+    pub(crate) class: u8,
+    pub(crate) in_use: bool,
+    /// The page sits on the heap's full list.
+    pub(crate) in_full: bool,
+    /// Every block on `free` is zero but for its link word.
+    pub(crate) free_is_zero: bool,
+    /// Links in the heap's page queue (class queue or full list).
+    pub(crate) prev: *mut Page,
+    pub(crate) next: *mut Page,
+    /// When the page was retired (ms, coarse clock); 0 if nothing to purge.
+    pub(crate) retired_at: u64,
+}
+
+/// A page descriptor; lives in its segment's header.
+#[repr(C, align(64))]
+pub(crate) struct Page {
+    pub(crate) local: UnsafeCell<PageLocal>,
+    /// Blocks freed by threads other than the owner.
+    pub(crate) thread_free: AtomicStack<Block>,
+    /// First byte of the page's memory (immutable once the segment is set up).
+    pub(crate) start: *mut u8,
+}
+
+// SAFETY: the owner-only part is only touched by the owning thread (or by a
+// thread that acquired the page's segment through abandonment), the shared
+// part is atomic; see the module invariant.
+unsafe impl Sync for Page {}
+// SAFETY: as above; a page is plain memory handed between owners.
+unsafe impl Send for Page {}
+
+impl PageLocal {
+    const fn empty() -> Self {
+        PageLocal {
+            free: ptr::null_mut(),
+            local_free: ptr::null_mut(),
+            used: 0,
+            capacity: 0,
+            reserved: 0,
+            block_size: 0,
+            dirty: 0,
+            class: 0,
+            in_use: false,
+            in_full: false,
+            free_is_zero: false,
+            prev: ptr::null_mut(),
+            next: ptr::null_mut(),
+            retired_at: 0,
+        }
+    }
+}
+
+/// Most bytes carved into blocks at one time, so a page's untouched memory
+/// stays untouched (and unbacked) until it is needed.
+const EXTEND_BYTES: usize = 4096;
+/// Fewest blocks carved at one time (large classes).
+const EXTEND_MIN_BLOCKS: usize = 4;
+
+impl Page {
+    /// An unused page whose memory starts at `start`.
+    #[cfg(not(loom))]
+    pub(crate) const fn new(start: *mut u8) -> Self {
+        Page { local: UnsafeCell::new(PageLocal::empty()), thread_free: AtomicStack::new(), start }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new(start: *mut u8) -> Self {
+        Page { local: UnsafeCell::new(PageLocal::empty()), thread_free: AtomicStack::new(), start }
+    }
+
+    /// Runs `f` on the owner-only state.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page (see the module invariant) and `f`
+    /// does not re-enter `local` of the same page.
+    #[inline(always)]
+    pub(crate) unsafe fn local<R>(&self, f: impl FnOnce(&mut PageLocal) -> R) -> R {
+        self.local.with_mut(|l| {
+            // SAFETY: exclusive access by the owner (caller's contract); the
+            // reference does not outlive the closure.
+            f(unsafe { &mut *l })
+        })
+    }
+
+    /// Pops a block from `free` (null if it is empty).
+    ///
+    /// # Safety
+    /// The caller's thread owns the page.
+    #[inline(always)]
+    pub(crate) unsafe fn pop(&self) -> *mut u8 {
+        // SAFETY: owner-only access (caller's contract); `free` holds only
+        // free blocks of this page.
+        unsafe {
+            self.local(|l| {
+                let b = l.free;
+                if !b.is_null() {
+                    l.free = Block::next(b);
+                    l.used += 1;
+                }
+                b.cast()
+            })
+        }
+    }
+
+    /// Puts back a block the owner frees. Returns true when the caller must
+    /// look further: the page became unused, or it sits on the full list.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page; `p` is a block of it that is handed
+    /// out and will not be used again by the caller.
+    #[inline(always)]
+    pub(crate) unsafe fn push_local(&self, p: *mut u8) -> bool {
+        // SAFETY: as above.
+        unsafe {
+            self.local(|l| {
+                let b = p.cast::<Block>();
+                Block::init(b, l.local_free);
+                l.local_free = b;
+                l.used -= 1;
+                l.used == 0 || l.in_full
+            })
+        }
+    }
+
+    /// Sets the page up for blocks of `class`. Its memory is `page_size`
+    /// bytes at `start`.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page and the page is not in use.
+    pub(crate) unsafe fn init(&self, class: usize, block_size: usize, page_size: usize) {
+        debug_assert!(self.thread_free.is_empty_hint());
+        // SAFETY: owner-only access to an unused page.
+        unsafe {
+            self.local(|l| {
+                debug_assert!(!l.in_use && l.used == 0);
+                l.free = ptr::null_mut();
+                l.local_free = ptr::null_mut();
+                l.used = 0;
+                l.capacity = 0;
+                l.reserved = (page_size / block_size) as u32;
+                l.block_size = block_size as u32;
+                l.class = class as u8;
+                l.in_use = true;
+                l.in_full = false;
+                l.free_is_zero = false;
+                l.prev = ptr::null_mut();
+                l.next = ptr::null_mut();
+                l.retired_at = 0;
+            })
+        }
+    }
+
+    /// Moves blocks freed by other threads and by the owner onto `free`.
+    /// Returns the number of remote frees collected.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page.
+    pub(crate) unsafe fn collect(&self) -> u32 {
+        let remote = self.thread_free.take_all();
+        // SAFETY: owner-only access; blocks on `thread_free` are free blocks
+        // of this page, published by `push` (Release) and acquired by
+        // `take_all`.
+        unsafe {
+            self.local(|l| {
+                if l.free.is_null() && !l.local_free.is_null() {
+                    l.free = l.local_free;
+                    l.local_free = ptr::null_mut();
+                    l.free_is_zero = false;
+                }
+                if remote.is_null() {
+                    return 0;
+                }
+                let mut n = 1u32;
+                let mut tail = remote;
+                loop {
+                    let next = Block::next(tail);
+                    if next.is_null() {
+                        break;
+                    }
+                    tail = next;
+                    n += 1;
+                }
+                Block::set_next(tail, l.free);
+                l.free = remote;
+                l.free_is_zero = false;
+                l.used -= n;
+                n
+            })
+        }
+    }
+
+    /// Carves the next run of untouched blocks and puts them in front of
+    /// `free`. Returns false when the page is fully carved.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page.
+    pub(crate) unsafe fn extend(&self) -> bool {
+        // SAFETY: owner-only access; blocks past `capacity` are untouched
+        // memory of this page that nothing refers to.
+        unsafe {
+            self.local(|l| {
+                let left = l.reserved - l.capacity;
+                if left == 0 {
+                    return false;
+                }
+                let bs = l.block_size as usize;
+                debug_assert!(bs >= core::mem::size_of::<Block>());
+                let n = (EXTEND_BYTES / bs).clamp(EXTEND_MIN_BLOCKS, left as usize).min(left as usize);
+                let first_off = l.capacity as usize * bs;
+                let first = self.start.add(first_off);
+                for i in 0..n {
+                    let b = first.add(i * bs).cast::<Block>();
+                    let next = if i + 1 < n { first.add((i + 1) * bs).cast() } else { l.free };
+                    Block::init(b, next);
+                }
+                l.free_is_zero = l.free.is_null() && first_off >= l.dirty as usize;
+                l.free = first.cast();
+                l.capacity += n as u32;
+                true
+            })
+        }
+    }
+
+    /// Marks an unused page as free, remembering how much of it is dirty.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page, and `used == 0` after `collect`.
+    pub(crate) unsafe fn reset(&self, now_ms: u64) {
+        // SAFETY: owner-only access.
+        unsafe {
+            self.local(|l| {
+                debug_assert_eq!(l.used, 0);
+                let touched = l.capacity * l.block_size;
+                l.dirty = l.dirty.max(touched);
+                l.in_use = false;
+                l.in_full = false;
+                l.free = ptr::null_mut();
+                l.local_free = ptr::null_mut();
+                l.capacity = 0;
+                l.retired_at = now_ms.max(1);
+            })
+        }
+    }
+}

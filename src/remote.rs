@@ -1,0 +1,106 @@
+//! The remote-free list: a lock-free multi-producer stack whose consumer
+//! takes everything at once.
+//!
+//! * `push` links a node in with one CAS (a retry only under contention),
+//!   with `Release` so the pusher's writes to the node reach the consumer;
+//! * `take_all` detaches the whole list with one `swap(null, Acquire)`.
+//!
+//! There is no single-node pop, so a node can never be popped, freed,
+//! reused and pushed again between a consumer's load and CAS: no ABA, and no
+//! tags or epochs needed. Pages use it for blocks freed by other threads,
+//! the arena for segments abandoned by exiting threads.
+
+use crate::sync::{AtomicPtr, Ordering};
+use core::ptr;
+
+/// An intrusive singly-linked node.
+pub(crate) trait Linked: Sized {
+    /// Reads the link of `this`.
+    ///
+    /// # Safety
+    /// `this` points to a live node the caller owns or has acquired.
+    unsafe fn next(this: *mut Self) -> *mut Self;
+
+    /// Writes the link of `this`.
+    ///
+    /// # Safety
+    /// `this` points to a live node the caller owns exclusively.
+    unsafe fn set_next(this: *mut Self, next: *mut Self);
+}
+
+pub(crate) struct AtomicStack<T> {
+    head: AtomicPtr<T>,
+}
+
+impl<T: Linked> AtomicStack<T> {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Self { head: AtomicPtr::new(ptr::null_mut()) }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Self { head: AtomicPtr::new(ptr::null_mut()) }
+    }
+
+    /// Pushes one node.
+    ///
+    /// # Safety
+    /// `node` is live, owned by the caller, and in no list; ownership passes
+    /// to the list.
+    #[inline]
+    pub(crate) unsafe fn push(&self, node: *mut T) {
+        // SAFETY: forwarded from the caller; a single node is a chain.
+        unsafe { self.push_chain(node, node) }
+    }
+
+    /// Pushes the chain `first ..= last` (already linked through `next`).
+    ///
+    /// # Safety
+    /// The chain is owned by the caller, in no other list, and `last` is
+    /// reachable from `first`; ownership passes to the list.
+    pub(crate) unsafe fn push_chain(&self, first: *mut T, last: *mut T) {
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `last` is still exclusively ours until the CAS below
+            // publishes it.
+            unsafe { T::set_next(last, head) };
+            if crate::fault::injected(crate::fault::Fault::PushLoadStore) {
+                // Broken on purpose (loom expected-failure tests only): a
+                // plain store loses a concurrent push.
+                self.head.store(first, Ordering::Release);
+                return;
+            }
+            let success = if crate::fault::injected(crate::fault::Fault::PushRelaxed) {
+                Ordering::Relaxed
+            } else {
+                Ordering::Release
+            };
+            match self.head.compare_exchange_weak(head, first, success, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(current) => head = current,
+            }
+        }
+    }
+
+    /// Detaches and returns the whole list (null if empty). Skips the
+    /// read-modify-write when the list looks empty.
+    #[inline]
+    pub(crate) fn take_all(&self) -> *mut T {
+        if self.head.load(Ordering::Relaxed).is_null() {
+            return ptr::null_mut();
+        }
+        let order = if crate::fault::injected(crate::fault::Fault::TakeRelaxed) {
+            Ordering::Relaxed
+        } else {
+            Ordering::Acquire
+        };
+        self.head.swap(ptr::null_mut(), order)
+    }
+
+    /// Whether the list looked empty (a hint: pushes may be under way).
+    #[inline]
+    pub(crate) fn is_empty_hint(&self) -> bool {
+        self.head.load(Ordering::Relaxed).is_null()
+    }
+}

@@ -1,0 +1,134 @@
+//! Size classes.
+//!
+//! * class 0: 8 bytes (requests of 0..=8 bytes, 8-byte aligned);
+//! * classes 1..=64: 16-byte spacing up to 1 KiB, so every block of 16 bytes
+//!   or more is 16-byte aligned and the NDR engine's `8k + 24` requests waste
+//!   at most 8 bytes;
+//! * classes 65..=88: four classes per power of two (`2^b * 5/4, 6/4, 7/4,
+//!   8/4`) from 1 KiB to [`SMALL_MAX`] = 64 KiB, at most 25% internal waste.
+//!
+//! Every power of two from 16 to 64 KiB is a class of its own, which is what
+//! lets over-aligned requests be served from slab pages (see `heap`).
+//! Larger requests take the large-object path (`large`).
+
+/// Largest size served from slab pages.
+pub(crate) const SMALL_MAX: usize = 64 * 1024;
+/// Number of size classes.
+pub(crate) const NUM_CLASSES: usize = 89;
+/// Largest size looked up in the direct table.
+const TABLE_MAX: usize = 1024;
+/// Blocks of at most this size live in small (64 KiB) pages, larger ones in
+/// medium (512 KiB) pages.
+pub(crate) const SMALL_PAGE_BLOCK_MAX: usize = 8 * 1024;
+
+const fn compute_block_size(class: usize) -> usize {
+    if class == 0 {
+        8
+    } else if class <= 64 {
+        class * 16
+    } else {
+        let k = class - 65;
+        let b = 10 + k / 4;
+        (1usize << b) * (5 + k % 4) / 4
+    }
+}
+
+const fn compute_table() -> [u8; TABLE_MAX / 8 + 1] {
+    let mut t = [0u8; TABLE_MAX / 8 + 1];
+    let mut i = 0;
+    while i < t.len() {
+        // Index i covers sizes 8(i-1)+1 ..= 8i.
+        let size = i * 8;
+        t[i] = if size <= 8 { 0 } else { size.div_ceil(16) as u8 };
+        i += 1;
+    }
+    t
+}
+
+const fn compute_sizes() -> [u32; NUM_CLASSES] {
+    let mut s = [0u32; NUM_CLASSES];
+    let mut i = 0;
+    while i < NUM_CLASSES {
+        s[i] = compute_block_size(i) as u32;
+        i += 1;
+    }
+    s
+}
+
+static CLASS_TABLE: [u8; TABLE_MAX / 8 + 1] = compute_table();
+static BLOCK_SIZES: [u32; NUM_CLASSES] = compute_sizes();
+
+/// The size class serving `size` bytes. `size` must be at most [`SMALL_MAX`].
+#[inline(always)]
+pub(crate) fn class_of(size: usize) -> usize {
+    debug_assert!(size <= SMALL_MAX);
+    if size <= TABLE_MAX {
+        CLASS_TABLE[(size + 7) >> 3] as usize
+    } else {
+        let s = size - 1;
+        let b = (usize::BITS - 1 - s.leading_zeros()) as usize;
+        65 + (b - 10) * 4 + ((s >> (b - 2)) & 3)
+    }
+}
+
+/// The block size of `class`.
+#[inline(always)]
+pub(crate) fn block_size(class: usize) -> usize {
+    BLOCK_SIZES[class] as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_increasing_and_end_at_small_max() {
+        for c in 1..NUM_CLASSES {
+            assert!(block_size(c) > block_size(c - 1), "class {c}");
+        }
+        assert_eq!(block_size(NUM_CLASSES - 1), SMALL_MAX);
+    }
+
+    #[test]
+    fn every_size_gets_the_smallest_fitting_class() {
+        for size in 0..=SMALL_MAX {
+            let c = class_of(size);
+            assert!(block_size(c) >= size, "size {size} class {c}");
+            if c > 0 {
+                assert!(block_size(c - 1) < size, "size {size} could use class {}", c - 1);
+            }
+        }
+    }
+
+    #[test]
+    fn alignment_and_waste_bounds() {
+        for c in 0..NUM_CLASSES {
+            let bs = block_size(c);
+            if bs >= 16 {
+                assert_eq!(bs % 16, 0, "class {c} block {bs} breaks 16-byte alignment");
+            }
+        }
+        for size in 17..=SMALL_MAX {
+            let bs = block_size(class_of(size));
+            assert!(bs - size < 16 || (bs - size) * 4 <= size, "size {size} wastes {}", bs - size);
+        }
+    }
+
+    #[test]
+    fn ndr_sizes_fit_snugly() {
+        // The NDR wrapper asks for 8k + 24 bytes.
+        for k in 0..=124 {
+            let size = 8 * k + 24;
+            assert!(block_size(class_of(size)) - size <= 8, "size {size}");
+        }
+    }
+
+    #[test]
+    fn powers_of_two_are_exact_classes() {
+        let mut p = 16;
+        while p <= SMALL_MAX {
+            assert_eq!(block_size(class_of(p)), p);
+            p *= 2;
+        }
+    }
+}

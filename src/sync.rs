@@ -1,0 +1,79 @@
+//! The one place atomics and interior-mutable cells come from.
+//!
+//! Under `cfg(loom)` every type here is loom's, so the model tests in
+//! `loom-tests/` check exactly the code the allocator runs. Without it the
+//! types are the standard ones (the cell is a zero-cost wrapper with loom's
+//! closure-based API, so both builds share one source).
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicPtr;
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::AtomicPtr;
+
+pub(crate) use core::sync::atomic::Ordering;
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// `core::cell::UnsafeCell` with loom's `with` / `with_mut` API.
+#[cfg(not(loom))]
+#[repr(transparent)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    #[inline(always)]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a shared raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` with an exclusive raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+/// Tells the scheduler (loom's, under `cfg(loom)`) that this thread is
+/// spinning and cannot progress until another one does.
+#[inline]
+#[allow(dead_code)]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
+/// A statistics counter: relaxed increments that order nothing, so it stays
+/// a plain `core` atomic even under loom (which cannot have `static` atomics
+/// and has nothing to check in a counter no protocol reads).
+pub(crate) struct RelaxedCounter(core::sync::atomic::AtomicUsize);
+
+impl RelaxedCounter {
+    pub(crate) const fn new() -> Self {
+        Self(core::sync::atomic::AtomicUsize::new(0))
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn sub(&self, n: usize) {
+        self.0.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}

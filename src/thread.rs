@@ -1,0 +1,86 @@
+//! Thread lifecycle: each thread's heap pointer lives in a const-initialised,
+//! destructor-free thread-local, so reading it is one TLS access and never
+//! allocates or registers anything. It starts at a shared empty heap whose
+//! every class misses, so a thread's first allocation falls into the slow
+//! path, which creates the heap and registers a `pthread_key_create`
+//! destructor for it. At thread exit the destructor abandons the heap; if
+//! later destructors allocate again, a new heap is made and the key's
+//! destructor runs again (glibc repeats up to PTHREAD_DESTRUCTOR_ITERATIONS).
+
+use crate::heap::{Arena, Heap, DEFAULT_PURGE_DELAY_MS};
+use core::cell::Cell;
+use core::ptr::{self, addr_of};
+use std::sync::atomic::Ordering;
+use std::sync::Once;
+
+/// Global state shared by every heap of the process.
+pub(crate) static ARENA: Arena = Arena::new();
+
+struct EmptyHeap(Heap);
+// SAFETY: the empty heap is never written: every class misses and the slow
+// path replaces it before anything is stored.
+unsafe impl Sync for EmptyHeap {}
+
+static EMPTY_HEAP: EmptyHeap = EmptyHeap(Heap::empty_at(addr_of!(EMPTY_HEAP.0), addr_of!(ARENA)));
+
+#[inline(always)]
+fn empty_heap() -> *mut Heap {
+    addr_of!(EMPTY_HEAP.0).cast_mut()
+}
+
+thread_local! {
+    static HEAP: Cell<*mut Heap> = const { Cell::new(addr_of!(EMPTY_HEAP.0).cast_mut()) };
+}
+
+static KEY_ONCE: Once = Once::new();
+static mut KEY: libc::pthread_key_t = 0;
+/// Whether KEY was created (a flag, ordered by KEY_ONCE, not a protocol).
+static KEY_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The calling thread's heap (the empty heap if it has none yet).
+#[inline(always)]
+pub(crate) fn current() -> *mut Heap {
+    HEAP.get()
+}
+
+/// The calling thread's heap, created if needed. Null if the OS has no
+/// memory for it.
+#[cold]
+pub(crate) fn current_or_create() -> *mut Heap {
+    let heap = current();
+    if heap != empty_heap() {
+        return heap;
+    }
+    KEY_ONCE.call_once(|| {
+        // SAFETY: KEY is written once, here, before any reader (call_once
+        // orders it before every later call_once return).
+        let r = unsafe { libc::pthread_key_create(ptr::addr_of_mut!(KEY), Some(on_thread_exit)) };
+        KEY_OK.store(r == 0, Ordering::Relaxed);
+    });
+    let heap = Heap::create(addr_of!(ARENA), DEFAULT_PURGE_DELAY_MS);
+    if heap.is_null() {
+        return heap;
+    }
+    // Without a key (the process ran out of keys) the heap is never
+    // abandoned: its blocks stay valid and freeable, its pages are not reused.
+    if KEY_OK.load(Ordering::Relaxed) {
+        // SAFETY: KEY was created by call_once above; registering a non-null
+        // value makes the destructor run for this thread.
+        unsafe { libc::pthread_setspecific(KEY, heap.cast()) };
+    }
+    HEAP.set(heap);
+    heap
+}
+
+extern "C" fn on_thread_exit(arg: *mut libc::c_void) {
+    let heap = arg.cast::<Heap>();
+    if heap.is_null() {
+        return;
+    }
+    // Anything this thread frees from now on goes down the remote path;
+    // anything it allocates makes a fresh heap (and re-arms the key).
+    HEAP.set(empty_heap());
+    // SAFETY: `heap` is this thread's heap, registered by
+    // current_or_create, and no longer reachable from the thread-local.
+    unsafe { Heap::abandon(heap) };
+}
