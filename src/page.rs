@@ -268,7 +268,7 @@ impl Page {
                 }
                 let bs = l.block_size as usize;
                 debug_assert!(bs >= core::mem::size_of::<Block>());
-                let n = (EXTEND_BYTES / bs).clamp(EXTEND_MIN_BLOCKS, left as usize).min(left as usize);
+                let n = (EXTEND_BYTES / bs).max(EXTEND_MIN_BLOCKS).min(left as usize);
                 let first_off = l.capacity as usize * bs;
                 let first = self.start.add(first_off);
                 for i in 0..n {
