@@ -166,6 +166,7 @@ impl Heap {
     /// # Safety
     /// As for `try_alloc`.
     #[inline]
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) unsafe fn next_is_zero(heap: *mut Heap, class: usize) -> bool {
         // SAFETY: as for try_alloc.
         unsafe { (*(*heap).pages[class]).local(|l| l.free_is_zero && !l.free.is_null()) }

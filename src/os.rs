@@ -97,6 +97,15 @@ pub(crate) unsafe fn purge(p: *mut u8, len: usize) {
 }
 
 /// A coarse monotonic clock in milliseconds (a vDSO call, no system call).
+/// Under loom it stands still at 0, so models are deterministic and no
+/// timed purge ever runs inside one.
+#[cfg(loom)]
+pub(crate) fn now_ms() -> u64 {
+    0
+}
+
+/// A coarse monotonic clock in milliseconds (a vDSO call, no system call).
+#[cfg(not(loom))]
 pub(crate) fn now_ms() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC_COARSE always

@@ -8,6 +8,7 @@
 //! no other thread holds, or is in the middle of freeing, a block of the
 //! page, and the owner may retire it.
 
+use crate::fault;
 use crate::remote::{AtomicStack, Linked};
 use crate::sync::UnsafeCell;
 use core::ptr;
@@ -180,7 +181,7 @@ impl Page {
                 Block::init(b, l.local_free);
                 l.local_free = b;
                 l.used -= 1;
-                l.used == 0 || l.in_full
+                l.used == 0 || l.in_full || (fault::injected(fault::Fault::RetireIgnoresRemote) && l.used == 1)
             })
         }
     }
@@ -292,7 +293,7 @@ impl Page {
         // SAFETY: owner-only access.
         unsafe {
             self.local(|l| {
-                debug_assert_eq!(l.used, 0);
+                debug_assert_eq!(l.used, 0, "retiring a page with blocks in use");
                 let touched = l.capacity * l.block_size;
                 l.dirty = l.dirty.max(touched);
                 l.in_use = false;

@@ -1,0 +1,215 @@
+//! Loom models of every lock-free protocol in midl-alloc, run against the
+//! allocator's own code (its `sync` facade switches to loom under
+//! `--cfg loom`). Each model has expected-failure twins that switch on a
+//! deliberate fault and must be caught, so no model passes vacuously.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p loom-tests --release -- --test-threads=1`
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use midl_alloc::loom_api::{free_remote, os_mapped, set_fault, Arena, Fault, HeapHandle, RemoteList, NODE_BYTES};
+use std::sync::Mutex;
+
+/// Faults and the OS-mapping counter are process-wide: one model at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn check(fault: Option<Fault>, model: fn()) {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    set_fault(fault);
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            set_fault(None);
+        }
+    }
+    let _reset = Reset;
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(model);
+}
+
+// ---------------------------------------------------------------------------
+// 1. The remote-free list: pushers race an owner that drains it.
+
+#[repr(C, align(16))]
+struct Node([u8; NODE_BYTES]);
+
+fn node() -> usize {
+    Box::into_raw(Box::new(Node([0; NODE_BYTES]))) as usize
+}
+
+fn model_remote_list() {
+    let list = Arc::new(RemoteList::new());
+    let nodes: Vec<usize> = (0..3).map(|_| node()).collect();
+    let pushers: Vec<_> = [vec![nodes[0], nodes[1]], vec![nodes[2]]]
+        .into_iter()
+        .map(|mine| {
+            let list = list.clone();
+            thread::spawn(move || {
+                for n in mine {
+                    // SAFETY: each node is pushed once, by its owner.
+                    unsafe { list.push(n as *mut u8) };
+                }
+            })
+        })
+        .collect();
+    // The owner drains while the pushes are under way.
+    let mut got = list.take_all();
+    thread::yield_now();
+    got.extend(list.take_all());
+    for p in pushers {
+        p.join().unwrap();
+    }
+    got.extend(list.take_all());
+    got.sort_unstable();
+    let mut want = nodes.clone();
+    want.sort_unstable();
+    assert_eq!(got, want, "a block was lost or collected twice");
+    for n in nodes {
+        // SAFETY: made by `node`, no longer in any list.
+        drop(unsafe { Box::from_raw(n as *mut Node) });
+    }
+}
+
+#[test]
+fn remote_list_collects_every_block_exactly_once() {
+    check(None, model_remote_list);
+}
+
+#[test]
+#[should_panic(expected = "a block was lost or collected twice")]
+fn remote_list_fails_with_load_and_store_instead_of_cas() {
+    check(Some(Fault::PushLoadStore), model_remote_list);
+}
+
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn remote_list_fails_with_relaxed_push() {
+    check(Some(Fault::PushRelaxed), model_remote_list);
+}
+
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn remote_list_fails_with_relaxed_take() {
+    check(Some(Fault::TakeRelaxed), model_remote_list);
+}
+
+// ---------------------------------------------------------------------------
+// 2. A page empties on its owner while a remote free of one of its blocks is
+//    in flight: the page is neither reused under the push nor leaked.
+
+const BIG: usize = 64 * 1024; // 8 blocks per (512 KiB) page
+
+fn model_page_empties_during_remote_free() {
+    let arena = Arena::new();
+    let heap = HeapHandle::new(&arena);
+    // Blocks 0..8 fill page P; block 8 opens page Q, which becomes current.
+    let blocks: Vec<usize> = (0..9).map(|_| heap.alloc(BIG) as usize).collect();
+    assert!(blocks.iter().all(|b| *b != 0));
+    // SAFETY: live blocks of this heap, freed once.
+    unsafe {
+        for &b in &blocks[2..8] {
+            heap.free(b as *mut u8);
+        }
+    }
+    let in_flight = blocks[1];
+    // SAFETY: block 1 is handed to the other thread, which frees it once.
+    let remote = thread::spawn(move || unsafe { free_remote(in_flight as *mut u8) });
+    // The owner frees the other block of P (P's last one but the one in
+    // flight) and keeps allocating through Q and P, collecting P's remote
+    // list while the push races.
+    // SAFETY: live block of this heap.
+    unsafe { heap.free(blocks[0] as *mut u8) };
+    let mut live: Vec<usize> = vec![blocks[8]];
+    for _ in 0..10 {
+        let p = heap.alloc(BIG) as usize;
+        assert!(!live.contains(&p), "block {p:#x} handed out twice");
+        live.push(p);
+    }
+    remote.join().unwrap();
+    // The freed block must come back (not leaked) and only once.
+    let mut found = live.contains(&in_flight);
+    for _ in 0..20 {
+        if found {
+            break;
+        }
+        let p = heap.alloc(BIG) as usize;
+        assert!(!live.contains(&p), "block {p:#x} handed out twice");
+        found = p == in_flight;
+        live.push(p);
+    }
+    assert!(found, "the remotely freed block never came back");
+    // SAFETY: live blocks of this heap.
+    unsafe {
+        for p in live {
+            heap.free(p as *mut u8);
+        }
+    }
+    heap.abandon();
+}
+
+#[test]
+fn page_is_not_retired_under_an_in_flight_remote_free() {
+    check(None, model_page_empties_during_remote_free);
+}
+
+#[test]
+#[should_panic(expected = "retiring a page with blocks in use")]
+fn page_retire_fails_when_remote_blocks_are_not_counted() {
+    check(Some(Fault::RetireIgnoresRemote), model_page_empties_during_remote_free);
+}
+
+// ---------------------------------------------------------------------------
+// 3. Thread exit: a heap is abandoned while another thread frees into its
+//    pages and a third may adopt its segment; afterwards every segment and
+//    heap is unmapped exactly once and no block is lost.
+
+fn model_abandon_and_adopt() {
+    let base = os_mapped();
+    let arena = Arc::new(Arena::new());
+    let h1 = HeapHandle::new(&arena);
+    let x = h1.alloc(64) as usize;
+    let y = h1.alloc(64) as usize;
+    let large = h1.alloc(200_000) as usize;
+    // SAFETY (all three closures): each block is freed once, by one thread.
+    let exiting = thread::spawn(move || {
+        unsafe { h1.free(x as *mut u8) };
+        h1.abandon();
+    });
+    let freer = thread::spawn(move || unsafe {
+        free_remote(y as *mut u8);
+        free_remote(large as *mut u8);
+    });
+    let a2 = arena.clone();
+    let adopter = thread::spawn(move || {
+        let h2 = HeapHandle::new(&a2);
+        let p = h2.alloc(64);
+        unsafe { h2.free(p) };
+        h2.abandon();
+    });
+    exiting.join().unwrap();
+    freer.join().unwrap();
+    adopter.join().unwrap();
+    // A later thread adopts whatever is still abandoned; once it exits too,
+    // nothing may be left mapped.
+    let h3 = HeapHandle::new(&arena);
+    let p = h3.alloc(64);
+    // SAFETY: live block of h3.
+    unsafe { h3.free(p) };
+    h3.abandon();
+    assert_eq!(os_mapped(), base, "segments or heaps leaked (or unmapped twice)");
+}
+
+#[test]
+fn abandoned_segments_are_adopted_and_released_once() {
+    check(None, model_abandon_and_adopt);
+}
+
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn abandonment_fails_when_published_before_it_is_done() {
+    check(Some(Fault::AbandonBeforeDone), model_abandon_and_adopt);
+}

@@ -1,0 +1,139 @@
+//! The allocator's own protocol code, exposed to the loom models in
+//! `loom-tests/` (compiled only with `--cfg loom`). Everything here is a thin
+//! handle on the real types: the models run the same code the allocator
+//! runs, as ordinary instances, never as the global allocator.
+
+use crate::heap::{Arena as RawArena, Heap, DEFAULT_PURGE_DELAY_MS};
+use crate::page::Block;
+use crate::remote::{AtomicStack, Linked};
+use crate::size_class::class_of;
+use core::ptr;
+
+pub use crate::fault::Fault;
+
+/// Switches one deliberate fault on (or all off with `None`) for the
+/// expected-failure models. Process-wide: run models one at a time.
+pub fn set_fault(fault: Option<Fault>) {
+    crate::fault::ACTIVE.store(fault.map_or(0, |f| f as u32), core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Bytes currently mapped from the OS by the allocator (all heaps, segments
+/// and large objects of every model so far).
+pub fn os_mapped() -> usize {
+    crate::stats::OS_MAPPED.get()
+}
+
+/// The process-wide shared state (list of abandoned segments).
+pub struct Arena(RawArena);
+
+impl Arena {
+    pub fn new() -> Self {
+        Arena(RawArena::new())
+    }
+}
+
+impl Default for Arena {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A thread's heap. Move it into the thread that uses it; only that thread
+/// may call its methods.
+pub struct HeapHandle(*mut Heap);
+
+// SAFETY: a heap is used by one thread at a time; moving the handle hands it
+// over (with the happens-before of the move, e.g. thread spawn).
+unsafe impl Send for HeapHandle {}
+
+impl HeapHandle {
+    /// Creates a heap attached to `arena`, which must outlive it.
+    pub fn new(arena: &Arena) -> Self {
+        let h = Heap::create(&arena.0, DEFAULT_PURGE_DELAY_MS);
+        assert!(!h.is_null(), "out of memory creating a heap");
+        HeapHandle(h)
+    }
+
+    /// Allocates `size` bytes (slab or large path); null on OOM.
+    pub fn alloc(&self, size: usize) -> *mut u8 {
+        if size > crate::size_class::SMALL_MAX {
+            return crate::large::alloc(size, 16);
+        }
+        // SAFETY: the heap is live and used by this thread only.
+        unsafe { Heap::alloc(self.0, class_of(size)) }
+    }
+
+    /// Frees `p` from this heap's thread (local or remote path as the
+    /// allocator decides).
+    ///
+    /// # Safety
+    /// `p` is a live block of any heap of the same arena, not used again.
+    pub unsafe fn free(&self, p: *mut u8) {
+        // SAFETY: forwarded.
+        unsafe { Heap::free(self.0, p) }
+    }
+
+    /// Thread exit: abandons the heap to its arena.
+    pub fn abandon(self) {
+        // SAFETY: the heap is live and never used again (self is consumed).
+        unsafe { Heap::abandon(self.0) }
+    }
+}
+
+/// Frees `p` from a thread that has no heap (always the remote path).
+///
+/// # Safety
+/// `p` is a live block of a heap of some arena, not used again.
+pub unsafe fn free_remote(p: *mut u8) {
+    // SAFETY: forwarded; a live block's segment header is live.
+    unsafe { Heap::free_remote(crate::segment::segment_of(p), p) }
+}
+
+/// Bytes of the smallest block a model may push onto a [`RemoteList`].
+pub const NODE_BYTES: usize = 128;
+
+/// A remote-free list of raw blocks, as pages use it.
+pub struct RemoteList(AtomicStack<Block>);
+
+// SAFETY: the stack is a lock-free multi-producer list.
+unsafe impl Sync for RemoteList {}
+// SAFETY: as above.
+unsafe impl Send for RemoteList {}
+
+impl RemoteList {
+    pub fn new() -> Self {
+        assert!(core::mem::size_of::<Block>() <= NODE_BYTES);
+        RemoteList(AtomicStack::new())
+    }
+
+    /// Pushes the free block at `p` (one CAS, as a remote free does).
+    ///
+    /// # Safety
+    /// `p` is valid for `NODE_BYTES`, 16-byte aligned, owned by the caller
+    /// and in no list.
+    pub unsafe fn push(&self, p: *mut u8) {
+        // SAFETY: forwarded; the block becomes a list node.
+        unsafe {
+            Block::init(p.cast(), ptr::null_mut());
+            self.0.push(p.cast());
+        }
+    }
+
+    /// Takes every block (one swap, as the owner does) and returns them.
+    pub fn take_all(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut b = self.0.take_all();
+        while !b.is_null() {
+            out.push(b as usize);
+            // SAFETY: the list's nodes were acquired by take_all.
+            b = unsafe { Block::next(b) };
+        }
+        out
+    }
+}
+
+impl Default for RemoteList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
