@@ -76,7 +76,9 @@ impl Allocation {
     /// Allocates `len` zeroed bytes (16-byte aligned from 16 bytes up).
     pub fn new(len: usize) -> Result<Self, AllocError> {
         let p = alloc::malloc_zeroed(len, if len >= 16 { 16 } else { 8 });
-        NonNull::new(p).map(|ptr| Allocation { ptr, len }).ok_or(AllocError { size: len })
+        NonNull::new(p)
+            .map(|ptr| Allocation { ptr, len })
+            .ok_or(AllocError { size: len })
     }
 
     /// The requested length.
@@ -144,7 +146,10 @@ impl Drop for Allocation {
 
 impl fmt::Debug for Allocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Allocation").field("ptr", &self.ptr).field("len", &self.len).finish()
+        f.debug_struct("Allocation")
+            .field("ptr", &self.ptr)
+            .field("len", &self.len)
+            .finish()
     }
 }
 

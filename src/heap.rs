@@ -39,12 +39,16 @@ pub(crate) struct Arena {
 impl Arena {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Arena { abandoned: AtomicStack::new() }
+        Arena {
+            abandoned: AtomicStack::new(),
+        }
     }
 
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        Arena { abandoned: AtomicStack::new() }
+        Arena {
+            abandoned: AtomicStack::new(),
+        }
     }
 }
 
@@ -54,7 +58,10 @@ struct PageQueue {
     last: *mut Page,
 }
 
-const EMPTY_QUEUE: PageQueue = PageQueue { first: ptr::null_mut(), last: ptr::null_mut() };
+const EMPTY_QUEUE: PageQueue = PageQueue {
+    first: ptr::null_mut(),
+    last: ptr::null_mut(),
+};
 
 #[repr(C)]
 pub(crate) struct Heap {
@@ -222,7 +229,11 @@ impl Heap {
         // SAFETY: `page` belongs to `heap`, owned by the calling thread.
         unsafe {
             let (class, used, in_full) = (*page).local(|l| (l.class as usize, l.used, l.in_full));
-            let used = if fault::injected(fault::Fault::RetireIgnoresRemote) { used.saturating_sub(1) } else { used };
+            let used = if fault::injected(fault::Fault::RetireIgnoresRemote) {
+                used.saturating_sub(1)
+            } else {
+                used
+            };
             if in_full {
                 queue_remove(addr_of_mut!((*heap).full), page);
                 (*page).local(|l| l.in_full = false);
@@ -344,7 +355,11 @@ impl Heap {
     /// for `class`.
     unsafe fn new_page(heap: *mut Heap, class: usize, now: u64) -> *mut Page {
         let bs = block_size(class);
-        let kind = if bs <= SMALL_PAGE_BLOCK_MAX { SegmentKind::Small } else { SegmentKind::Medium };
+        let kind = if bs <= SMALL_PAGE_BLOCK_MAX {
+            SegmentKind::Small
+        } else {
+            SegmentKind::Medium
+        };
         // SAFETY: segments reached belong to `heap`.
         unsafe {
             let seg = Heap::segment_with_free_page(heap, kind, now);
@@ -531,7 +546,8 @@ impl Heap {
                 let i = mask.trailing_zeros() as usize;
                 mask &= mask - 1;
                 let page = Segment::page(seg, i);
-                let due = (*page).local(|l| l.retired_at != 0 && l.dirty != 0 && now.saturating_sub(l.retired_at) >= delay);
+                let due =
+                    (*page).local(|l| l.retired_at != 0 && l.dirty != 0 && now.saturating_sub(l.retired_at) >= delay);
                 if due {
                     os::purge((*page).start, size);
                     (*page).local(|l| {

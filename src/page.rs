@@ -28,7 +28,11 @@ impl Block {
     #[inline(always)]
     pub(crate) unsafe fn init(this: *mut Block, next: *mut Block) {
         // SAFETY: forwarded from the caller.
-        unsafe { this.write(Block { next: UnsafeCell::new(next) }) }
+        unsafe {
+            this.write(Block {
+                next: UnsafeCell::new(next),
+            })
+        }
     }
 }
 
@@ -124,12 +128,20 @@ impl Page {
     /// An unused page whose memory starts at `start`.
     #[cfg(not(loom))]
     pub(crate) const fn new(start: *mut u8) -> Self {
-        Page { local: UnsafeCell::new(PageLocal::empty()), thread_free: AtomicStack::new(), start }
+        Page {
+            local: UnsafeCell::new(PageLocal::empty()),
+            thread_free: AtomicStack::new(),
+            start,
+        }
     }
 
     #[cfg(loom)]
     pub(crate) fn new(start: *mut u8) -> Self {
-        Page { local: UnsafeCell::new(PageLocal::empty()), thread_free: AtomicStack::new(), start }
+        Page {
+            local: UnsafeCell::new(PageLocal::empty()),
+            thread_free: AtomicStack::new(),
+            start,
+        }
     }
 
     /// Runs `f` on the owner-only state.
@@ -274,7 +286,11 @@ impl Page {
                 let first = self.start.add(first_off);
                 for i in 0..n {
                     let b = first.add(i * bs).cast::<Block>();
-                    let next = if i + 1 < n { first.add((i + 1) * bs).cast() } else { l.free };
+                    let next = if i + 1 < n {
+                        first.add((i + 1) * bs).cast()
+                    } else {
+                        l.free
+                    };
                     Block::init(b, next);
                 }
                 l.free_is_zero = l.free.is_null() && first_off >= l.dirty as usize;

@@ -35,12 +35,16 @@ pub(crate) struct AtomicStack<T> {
 impl<T: Linked> AtomicStack<T> {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Self { head: AtomicPtr::new(ptr::null_mut()) }
+        Self {
+            head: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        Self { head: AtomicPtr::new(ptr::null_mut()) }
+        Self {
+            head: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
     /// Pushes one node.

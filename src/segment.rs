@@ -131,7 +131,12 @@ impl Segment {
     /// nothing else refers to.
     pub(crate) unsafe fn init(base: *mut u8, kind: SegmentKind, owner: *mut Heap) -> *mut Segment {
         debug_assert!(kind != SegmentKind::Large);
-        debug_assert!(HEADER_SIZE <= 1 << SMALL_PAGE_SHIFT);
+        const {
+            assert!(
+                HEADER_SIZE <= 1 << SMALL_PAGE_SHIFT,
+                "segment header must fit in page 0"
+            )
+        };
         let shift = kind.page_shift();
         let count = (SEGMENT_SIZE >> shift) as u32;
         let seg = base.cast::<Segment>();

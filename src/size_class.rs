@@ -110,7 +110,11 @@ mod tests {
         }
         for size in 17..=SMALL_MAX {
             let bs = block_size(class_of(size));
-            assert!(bs - size < 16 || (bs - size) * 4 <= size, "size {size} wastes {}", bs - size);
+            assert!(
+                bs - size < 16 || (bs - size) * 4 <= size,
+                "size {size} wastes {}",
+                bs - size
+            );
         }
     }
 

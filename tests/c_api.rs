@@ -17,14 +17,20 @@ fn lib_dir() -> PathBuf {
             let release = !cfg!(debug_assertions);
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
-            cmd.current_dir(root).args(["build", "--lib", "-p", "midl-alloc", "--target-dir"]).arg(&target);
+            cmd.current_dir(root)
+                .args(["build", "--lib", "-p", "midl-alloc", "--target-dir"])
+                .arg(&target);
             if release {
                 cmd.arg("--release");
             }
             let status = cmd.status().expect("cannot run cargo");
             assert!(status.success(), "building libmidl_alloc.so failed");
             let dir = target.join(if release { "release" } else { "debug" });
-            assert!(dir.join("libmidl_alloc.so").exists(), "libmidl_alloc.so not found in {}", dir.display());
+            assert!(
+                dir.join("libmidl_alloc.so").exists(),
+                "libmidl_alloc.so not found in {}",
+                dir.display()
+            );
             dir
         })
         .clone()
@@ -54,7 +60,12 @@ fn compile_and_run(name: &str) -> String {
     let run = Command::new(&out).env("LD_LIBRARY_PATH", &lib).output().unwrap();
     let _ = std::fs::remove_file(&out);
     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert!(run.status.success(), "{name} failed: {}\n{}", stdout, String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{name} failed: {}\n{}",
+        stdout,
+        String::from_utf8_lossy(&run.stderr)
+    );
     stdout
 }
 

@@ -15,7 +15,11 @@ fn free(p: *mut u8) {
 
 #[test]
 fn alignment_for_every_small_size_and_some_large() {
-    let sizes = (0..=70_000usize).step_by(1).filter(|s| *s < 4096 || s % 7 == 0).chain([1 << 20, (1 << 20) + 3, 5 << 20]);
+    let sizes =
+        (0..=70_000usize)
+            .step_by(1)
+            .filter(|s| *s < 4096 || s % 7 == 0)
+            .chain([1 << 20, (1 << 20) + 3, 5 << 20]);
     for size in sizes {
         let p = alloc(size);
         assert!(!p.is_null(), "size {size}");
@@ -45,7 +49,13 @@ fn zero_size_blocks_are_distinct_and_freeable() {
 
 #[test]
 fn impossible_sizes_return_null_and_the_allocator_keeps_working() {
-    for size in [usize::MAX, usize::MAX / 2, 1usize << 60, usize::MAX - 4095, (isize::MAX as usize) + 1] {
+    for size in [
+        usize::MAX,
+        usize::MAX / 2,
+        1usize << 60,
+        usize::MAX - 4095,
+        (isize::MAX as usize) + 1,
+    ] {
         assert!(alloc(size).is_null(), "size {size:#x}");
     }
     let p = alloc(100);

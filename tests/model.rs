@@ -50,7 +50,11 @@ impl Model {
     fn check_no_overlap(&self, addr: usize, size: usize) {
         let end = addr + size.max(1);
         if let Some((a, l)) = self.live.range(..end).next_back() {
-            assert!(*a + l.layout.size().max(1) <= addr, "block {addr:#x}+{size} overlaps {a:#x}+{}", l.layout.size());
+            assert!(
+                *a + l.layout.size().max(1) <= addr,
+                "block {addr:#x}+{size} overlaps {a:#x}+{}",
+                l.layout.size()
+            );
         }
     }
 
@@ -58,7 +62,12 @@ impl Model {
         // SAFETY: the block is live with `size` initialised bytes.
         let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, l.layout.size()) };
         if let Some(i) = bytes.iter().position(|b| *b != l.tag) {
-            panic!("block {addr:#x} (size {}) byte {i} is {:#x}, expected {:#x}", l.layout.size(), bytes[i], l.tag);
+            panic!(
+                "block {addr:#x} (size {}) byte {i} is {:#x}, expected {:#x}",
+                l.layout.size(),
+                bytes[i],
+                l.tag
+            );
         }
     }
 
@@ -86,13 +95,26 @@ impl Model {
 
 fn run(ops: Vec<Op>) {
     let a = MidlAlloc;
-    let mut m = Model { live: BTreeMap::new(), next_tag: 0 };
+    let mut m = Model {
+        live: BTreeMap::new(),
+        next_tag: 0,
+    };
     for op in ops {
         match op {
-            Op::Alloc { size, align_log, zeroed } => {
+            Op::Alloc {
+                size,
+                align_log,
+                zeroed,
+            } => {
                 let layout = Layout::from_size_align(size, 1 << align_log).unwrap();
                 // SAFETY: GlobalAlloc with a valid layout.
-                let p = unsafe { if zeroed { a.alloc_zeroed(layout) } else { a.alloc(layout) } };
+                let p = unsafe {
+                    if zeroed {
+                        a.alloc_zeroed(layout)
+                    } else {
+                        a.alloc(layout)
+                    }
+                };
                 assert!(!p.is_null());
                 if zeroed {
                     // SAFETY: fresh block of `size` bytes.
@@ -116,7 +138,9 @@ fn run(ops: Vec<Op>) {
                     Model::check_contents(addr, &l);
                     let layout = l.layout;
                     // SAFETY: the block moves to the other thread, which frees it once.
-                    std::thread::spawn(move || unsafe { MidlAlloc.dealloc(addr as *mut u8, layout) }).join().unwrap();
+                    std::thread::spawn(move || unsafe { MidlAlloc.dealloc(addr as *mut u8, layout) })
+                        .join()
+                        .unwrap();
                 }
             }
             Op::Realloc { pick, size } => {
@@ -157,6 +181,9 @@ fn a_long_sequence_matches_the_model() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
-    let ops = proptest::collection::vec(op_strategy(), 20_000).new_tree(&mut runner).unwrap().current();
+    let ops = proptest::collection::vec(op_strategy(), 20_000)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
     run(ops);
 }

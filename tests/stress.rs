@@ -55,7 +55,11 @@ impl Tagged {
             let size = p.cast::<usize>().read();
             let id = p.add(8).cast::<u64>().read_unaligned();
             for i in 16..size {
-                assert_eq!(*p.add(i), pattern(id, i), "block {p:p} id {id} size {size}: byte {i} corrupted");
+                assert_eq!(
+                    *p.add(i),
+                    pattern(id, i),
+                    "block {p:p} id {id} size {size}: byte {i} corrupted"
+                );
             }
             MIDL_user_free(p.cast());
         }
@@ -151,8 +155,14 @@ fn thread_churn_frees_after_the_owner_exited() {
         }
     }
     let st = midl_alloc::os_stats();
-    assert!(st.segments_abandoned > 0, "threads exited holding live blocks, so segments must have been abandoned: {st:?}");
-    assert!(st.segments_adopted > 0, "later threads must adopt abandoned segments: {st:?}");
+    assert!(
+        st.segments_abandoned > 0,
+        "threads exited holding live blocks, so segments must have been abandoned: {st:?}"
+    );
+    assert!(
+        st.segments_adopted > 0,
+        "later threads must adopt abandoned segments: {st:?}"
+    );
 }
 
 #[test]

@@ -9,12 +9,21 @@
 use loom::sync::Arc;
 use loom::thread;
 use midl_alloc::loom_api::{free_remote, os_mapped, set_fault, Arena, Fault, HeapHandle, RemoteList, NODE_BYTES};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+/// Loom's DPOR remembers only the last access to each atomic, so an
+/// interleaving in which one thread's load is followed by another thread's
+/// load-then-CAS is not found by itself; the models `yield_now()` right after
+/// spawning so the other order is scheduled first and explored from there.
+///
 /// Faults and the OS-mapping counter are process-wide: one model at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn check(fault: Option<Fault>, model: fn()) {
+/// Runs `model` under loom with `fault` switched on. A model that loom
+/// explores in fewer than `min_executions` interleavings fails: it would be
+/// checking nothing concurrent.
+fn check(fault: Option<Fault>, min_executions: usize, model: fn()) {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     set_fault(fault);
     struct Reset;
@@ -28,7 +37,18 @@ fn check(fault: Option<Fault>, model: fn()) {
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(2);
     }
-    builder.check(model);
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    RUNS.store(0, Ordering::Relaxed);
+    builder.check(move || {
+        RUNS.fetch_add(1, Ordering::Relaxed);
+        model()
+    });
+    let runs = RUNS.load(Ordering::Relaxed);
+    eprintln!("loom explored {runs} executions");
+    assert!(
+        runs >= min_executions,
+        "only {runs} executions explored (want >= {min_executions}): the model is not exercising concurrency"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -76,25 +96,25 @@ fn model_remote_list() {
 
 #[test]
 fn remote_list_collects_every_block_exactly_once() {
-    check(None, model_remote_list);
+    check(None, 100, model_remote_list);
 }
 
 #[test]
 #[should_panic(expected = "a block was lost or collected twice")]
 fn remote_list_fails_with_load_and_store_instead_of_cas() {
-    check(Some(Fault::PushLoadStore), model_remote_list);
+    check(Some(Fault::PushLoadStore), 1, model_remote_list);
 }
 
 #[test]
 #[should_panic(expected = "Causality violation")]
 fn remote_list_fails_with_relaxed_push() {
-    check(Some(Fault::PushRelaxed), model_remote_list);
+    check(Some(Fault::PushRelaxed), 1, model_remote_list);
 }
 
 #[test]
 #[should_panic(expected = "Causality violation")]
 fn remote_list_fails_with_relaxed_take() {
-    check(Some(Fault::TakeRelaxed), model_remote_list);
+    check(Some(Fault::TakeRelaxed), 1, model_remote_list);
 }
 
 // ---------------------------------------------------------------------------
@@ -111,25 +131,31 @@ fn model_page_empties_during_remote_free() {
     assert!(blocks.iter().all(|b| *b != 0));
     // SAFETY: live blocks of this heap, freed once.
     unsafe {
-        for &b in &blocks[2..8] {
+        for &b in &blocks[2..7] {
             heap.free(b as *mut u8);
         }
     }
     let in_flight = blocks[1];
-    // SAFETY: block 1 is handed to the other thread, which frees it once.
+    let other = blocks[7];
+    // SAFETY: block 1 is handed to this thread, which frees it once.
     let remote = thread::spawn(move || unsafe { free_remote(in_flight as *mut u8) });
+    // SAFETY: block 7 likewise.
+    let remote2 = thread::spawn(move || unsafe { free_remote(other as *mut u8) });
+    thread::yield_now();
     // The owner frees the other block of P (P's last one but the one in
     // flight) and keeps allocating through Q and P, collecting P's remote
     // list while the push races.
     // SAFETY: live block of this heap.
     unsafe { heap.free(blocks[0] as *mut u8) };
     let mut live: Vec<usize> = vec![blocks[8]];
+    eprintln!("T0 seg={:#x}", in_flight & !((4 << 20) - 1));
     for _ in 0..10 {
         let p = heap.alloc(BIG) as usize;
         assert!(!live.contains(&p), "block {p:#x} handed out twice");
         live.push(p);
     }
     remote.join().unwrap();
+    remote2.join().unwrap();
     // The freed block must come back (not leaked) and only once.
     let mut found = live.contains(&in_flight);
     for _ in 0..20 {
@@ -153,13 +179,17 @@ fn model_page_empties_during_remote_free() {
 
 #[test]
 fn page_is_not_retired_under_an_in_flight_remote_free() {
-    check(None, model_page_empties_during_remote_free);
+    check(None, 10, model_page_empties_during_remote_free);
 }
 
 #[test]
 #[should_panic(expected = "retiring a page with blocks in use")]
 fn page_retire_fails_when_remote_blocks_are_not_counted() {
-    check(Some(Fault::RetireIgnoresRemote), model_page_empties_during_remote_free);
+    check(
+        Some(Fault::RetireIgnoresRemote),
+        1,
+        model_page_empties_during_remote_free,
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -174,11 +204,12 @@ fn model_abandon_and_adopt() {
     let x = h1.alloc(64) as usize;
     let y = h1.alloc(64) as usize;
     let large = h1.alloc(200_000) as usize;
-    // SAFETY (all three closures): each block is freed once, by one thread.
     let exiting = thread::spawn(move || {
+        // SAFETY: x is a live block of h1, freed once.
         unsafe { h1.free(x as *mut u8) };
         h1.abandon();
     });
+    // SAFETY: y and the large block are live and freed once, here.
     let freer = thread::spawn(move || unsafe {
         free_remote(y as *mut u8);
         free_remote(large as *mut u8);
@@ -187,6 +218,7 @@ fn model_abandon_and_adopt() {
     let adopter = thread::spawn(move || {
         let h2 = HeapHandle::new(&a2);
         let p = h2.alloc(64);
+        // SAFETY: a live block of h2.
         unsafe { h2.free(p) };
         h2.abandon();
     });
@@ -205,11 +237,11 @@ fn model_abandon_and_adopt() {
 
 #[test]
 fn abandoned_segments_are_adopted_and_released_once() {
-    check(None, model_abandon_and_adopt);
+    check(None, 100, model_abandon_and_adopt);
 }
 
 #[test]
 #[should_panic(expected = "Causality violation")]
 fn abandonment_fails_when_published_before_it_is_done() {
-    check(Some(Fault::AbandonBeforeDone), model_abandon_and_adopt);
+    check(Some(Fault::AbandonBeforeDone), 1, model_abandon_and_adopt);
 }
