@@ -5,7 +5,7 @@
 use crate::heap::Heap;
 use crate::large;
 use crate::segment::{segment_of, Segment, SegmentKind};
-use crate::size_class::{block_size, class_of, SMALL_MAX};
+use crate::size_class::{block_size, class_of, direct_slot, SMALL_MAX, TABLE_MAX};
 use crate::thread;
 use core::ptr;
 
@@ -29,14 +29,28 @@ fn small_size(size: usize, align: usize) -> Option<usize> {
 /// the memory cannot be supplied.
 #[inline(always)]
 pub(crate) fn malloc(size: usize) -> *mut u8 {
-    if size <= SMALL_MAX {
-        let class = class_of(size);
-        // SAFETY: the thread's own heap; class_of gives a valid class.
-        let p = unsafe { Heap::try_alloc(thread::current(), class) };
+    if size <= TABLE_MAX {
+        // SAFETY: the thread's own heap; the slot of a size up to 1 KiB.
+        let p = unsafe { Heap::try_alloc_direct(thread::current(), direct_slot(size)) };
         if !p.is_null() {
             return p;
         }
-        malloc_slow(class)
+        malloc_slow(size)
+    } else {
+        malloc_medium(size)
+    }
+}
+
+/// Sizes above 1 KiB: class computed, then the same fast path.
+#[inline(never)]
+fn malloc_medium(size: usize) -> *mut u8 {
+    if size <= SMALL_MAX {
+        // SAFETY: the thread's own heap; class_of gives a valid class.
+        let p = unsafe { Heap::try_alloc(thread::current(), class_of(size)) };
+        if !p.is_null() {
+            return p;
+        }
+        malloc_slow(size)
     } else {
         large::alloc(size, 16)
     }
@@ -44,7 +58,8 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
 
 #[cold]
 #[inline(never)]
-fn malloc_slow(class: usize) -> *mut u8 {
+fn malloc_slow(size: usize) -> *mut u8 {
+    let class = class_of(size);
     let heap = thread::current_or_create();
     if heap.is_null() {
         return ptr::null_mut();

@@ -13,10 +13,10 @@
 //! them whole.
 
 use crate::os;
-use crate::page::Page;
+use crate::page::{Page, Role};
 use crate::remote::{AtomicStack, Linked};
 use crate::segment::{segment_of, Segment, SegmentKind, SEGMENT_SIZE};
-use crate::size_class::{block_size, NUM_CLASSES, SMALL_PAGE_BLOCK_MAX};
+use crate::size_class::{block_size, direct_slots_of, DIRECT_SLOTS, NUM_CLASSES, SMALL_PAGE_BLOCK_MAX};
 use crate::sync::Ordering;
 use crate::{fault, stats};
 use core::mem::size_of;
@@ -65,7 +65,11 @@ const EMPTY_QUEUE: PageQueue = PageQueue {
 
 #[repr(C)]
 pub(crate) struct Heap {
-    /// Current page per class (first field: the fast path indexes it).
+    /// Current page per `(size + 7) >> 3` for sizes up to 1 KiB: the fast
+    /// path goes from the size to the page without a class lookup
+    /// (mimalloc's `pages_free_direct`). Mirrors `pages`.
+    direct: [*mut Page; DIRECT_SLOTS],
+    /// Current page per class.
     pages: [*mut Page; NUM_CLASSES],
     queues: [PageQueue; NUM_CLASSES],
     full: PageQueue,
@@ -95,6 +99,7 @@ impl Heap {
         // SAFETY (no unsafe here): only the address of the field is taken.
         let sentinel = this.cast::<u8>().wrapping_add(core::mem::offset_of!(Heap, empty)) as *mut Page;
         Heap {
+            direct: [sentinel; DIRECT_SLOTS],
             pages: [sentinel; NUM_CLASSES],
             queues: [EMPTY_QUEUE; NUM_CLASSES],
             full: EMPTY_QUEUE,
@@ -120,6 +125,7 @@ impl Heap {
         unsafe {
             let sentinel = addr_of_mut!((*heap).empty);
             heap.write(Heap {
+                direct: [sentinel; DIRECT_SLOTS],
                 pages: [sentinel; NUM_CLASSES],
                 queues: [EMPTY_QUEUE; NUM_CLASSES],
                 full: EMPTY_QUEUE,
@@ -134,6 +140,30 @@ impl Heap {
             });
         }
         heap
+    }
+
+    /// Allocates a block for `size` (at most 1 KiB) on the fast path; null
+    /// on a miss.
+    ///
+    /// # Safety
+    /// `heap` is the calling thread's heap (or a never-written empty heap)
+    /// and `slot` is `direct_slot(size)` of a size up to 1 KiB.
+    #[inline(always)]
+    pub(crate) unsafe fn try_alloc_direct(heap: *mut Heap, slot: usize) -> *mut u8 {
+        // SAFETY: `direct` slots always point at a page of this heap or at its
+        // sentinel, both owned by the calling thread; the slot is in range.
+        unsafe { (**(*heap).direct.get_unchecked(slot)).pop() }
+    }
+
+    /// Makes `page` the current page of `class` (in both tables).
+    unsafe fn set_current(heap: *mut Heap, class: usize, page: *mut Page) {
+        // SAFETY: the heap is owned by the calling thread.
+        unsafe {
+            (*heap).pages[class] = page;
+            for i in direct_slots_of(class) {
+                (*heap).direct[i] = page;
+            }
+        }
     }
 
     /// Allocates a block of `class` on the fast path; null on a miss.
@@ -228,7 +258,7 @@ impl Heap {
     unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
         // SAFETY: `page` belongs to `heap`, owned by the calling thread.
         unsafe {
-            let (class, used, in_full) = (*page).local(|l| (l.class as usize, l.used, l.in_full));
+            let (class, used, in_full) = (*page).local(|l| (l.class as usize, l.used(), l.in_full));
             let used = if fault::injected(fault::Fault::RetireIgnoresRemote) {
                 used.saturating_sub(1)
             } else {
@@ -236,7 +266,7 @@ impl Heap {
             };
             if in_full {
                 queue_remove(addr_of_mut!((*heap).full), page);
-                (*page).local(|l| l.in_full = false);
+                (*page).set_role(Role::Queued);
                 queue_push_front(addr_of_mut!((*heap).queues[class]), page);
             }
             if used == 0 && (*heap).pages[class] != page {
@@ -274,7 +304,11 @@ impl Heap {
                 Heap::maintain(heap, now);
             }
             let sentinel = addr_of_mut!((*heap).empty);
-            (*heap).pages[class] = sentinel;
+            let old = (*heap).pages[class];
+            if old != sentinel {
+                (*old).set_role(Role::Queued);
+            }
+            Heap::set_current(heap, class, sentinel);
             let q = addr_of_mut!((*heap).queues[class]);
             loop {
                 // 1. pages of this class with room, current page first.
@@ -286,11 +320,12 @@ impl Heap {
                     if (*page).extend() || has_free {
                         queue_remove(q, page);
                         queue_push_front(q, page);
-                        (*heap).pages[class] = page;
+                        (*page).set_role(Role::Current);
+                        Heap::set_current(heap, class, page);
                         return page;
                     }
                     queue_remove(q, page);
-                    (*page).local(|l| l.in_full = true);
+                    (*page).set_role(Role::Full);
                     queue_push_back(addr_of_mut!((*heap).full), page);
                     page = next;
                 }
@@ -310,7 +345,8 @@ impl Heap {
                 }
                 queue_push_front(q, page);
                 (*page).extend();
-                (*heap).pages[class] = page;
+                (*page).set_role(Role::Current);
+                Heap::set_current(heap, class, page);
                 return page;
             }
         }
@@ -330,10 +366,8 @@ impl Heap {
                 let next = (*page).local(|l| l.next);
                 if (*page).collect() > 0 || (*page).local(|l| !l.free.is_null()) {
                     queue_remove(full, page);
-                    let (class, used) = (*page).local(|l| {
-                        l.in_full = false;
-                        (l.class as usize, l.used)
-                    });
+                    (*page).set_role(Role::Queued);
+                    let (class, used) = (*page).local(|l| (l.class as usize, l.used()));
                     if used == 0 {
                         if Heap::retire_page(heap, page, now) {
                             Heap::release_segment(heap, segment_of(page.cast()), now);
@@ -595,15 +629,15 @@ impl Heap {
                 let (class, used, room) = (*page).local(|l| {
                     l.prev = ptr::null_mut();
                     l.next = ptr::null_mut();
-                    (l.class as usize, l.used, !l.free.is_null() || l.capacity < l.reserved)
+                    (l.class as usize, l.used(), !l.free.is_null() || l.capacity < l.reserved)
                 });
                 if used == 0 {
                     Heap::retire_page(heap, page, now);
                 } else if room {
-                    (*page).local(|l| l.in_full = false);
+                    (*page).set_role(Role::Queued);
                     queue_push_back(addr_of_mut!((*heap).queues[class]), page);
                 } else {
-                    (*page).local(|l| l.in_full = true);
+                    (*page).set_role(Role::Full);
                     queue_push_back(addr_of_mut!((*heap).full), page);
                 }
             }
@@ -628,7 +662,7 @@ impl Heap {
         unsafe {
             let now = os::now_ms();
             for class in 0..NUM_CLASSES {
-                (*heap).pages[class] = addr_of_mut!((*heap).empty);
+                Heap::set_current(heap, class, addr_of_mut!((*heap).empty));
                 Heap::drain_queue(heap, addr_of_mut!((*heap).queues[class]), now);
             }
             Heap::drain_queue(heap, addr_of_mut!((*heap).full), now);
@@ -671,11 +705,11 @@ impl Heap {
             while !page.is_null() {
                 let next = (*page).local(|l| l.next);
                 (*page).collect();
+                (*page).set_role(Role::Queued);
                 let used = (*page).local(|l| {
                     l.prev = ptr::null_mut();
                     l.next = ptr::null_mut();
-                    l.in_full = false;
-                    l.used
+                    l.used()
                 });
                 if used == 0 && Heap::retire_page(heap, page, now) {
                     Heap::release_segment(heap, segment_of(page.cast()), now);

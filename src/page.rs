@@ -58,8 +58,12 @@ pub(crate) struct PageLocal {
     pub(crate) free: *mut Block,
     /// Blocks freed by the owner since `free` was last refilled.
     pub(crate) local_free: *mut Block,
-    /// Blocks handed out and not back on `free` / `local_free`.
-    pub(crate) used: u32,
+    /// `used - bias`, where `used` counts the blocks handed out and not back
+    /// on `free` / `local_free` (see [`PageLocal::used`]) and `bias` encodes
+    /// the page's [`Role`], so a local free leaves the fast path exactly
+    /// when `credit` goes negative: one `dec` and one branch.
+    credit: i32,
+    bias: i32,
     /// Blocks carved so far (the rest of the page is untouched).
     pub(crate) capacity: u32,
     /// Blocks that fit in the page.
@@ -78,6 +82,18 @@ pub(crate) struct PageLocal {
     pub(crate) next: *mut Page,
     /// When the page was retired (ms, coarse clock); 0 if nothing to purge.
     pub(crate) retired_at: u64,
+}
+
+/// Where a page stands in its heap, which decides when a local free must
+/// leave the fast path.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Role {
+    /// The page the heap allocates its class from: kept even when unused.
+    Current,
+    /// On its class queue: retired when it becomes unused.
+    Queued,
+    /// On the full list: any local free moves it back to its queue.
+    Full,
 }
 
 /// A page descriptor; lives in its segment's header.
@@ -102,7 +118,8 @@ impl PageLocal {
         PageLocal {
             free: ptr::null_mut(),
             local_free: ptr::null_mut(),
-            used: 0,
+            credit: -BIAS_QUEUED,
+            bias: BIAS_QUEUED,
             capacity: 0,
             reserved: 0,
             block_size: 0,
@@ -115,6 +132,28 @@ impl PageLocal {
             next: ptr::null_mut(),
             retired_at: 0,
         }
+    }
+}
+
+/// Biases of the three roles: a current page never leaves the fast path
+/// on a free, a queued one when its last block comes back, a full one on
+/// any free. Pages hold at most 8192 blocks, far from the bounds.
+const BIAS_CURRENT: i32 = -(1 << 30);
+const BIAS_QUEUED: i32 = 1;
+const BIAS_FULL: i32 = 1 << 30;
+
+impl PageLocal {
+    /// Blocks handed out and not back on `free` / `local_free`, including
+    /// blocks waiting on the remote-free list.
+    #[inline]
+    pub(crate) fn used(&self) -> u32 {
+        (self.credit + self.bias) as u32
+    }
+
+    fn set_bias(&mut self, bias: i32) {
+        let used = self.used() as i32;
+        self.bias = bias;
+        self.credit = used - bias;
     }
 }
 
@@ -158,6 +197,25 @@ impl Page {
         })
     }
 
+    /// Records the page's role in its heap.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page.
+    #[inline]
+    pub(crate) unsafe fn set_role(&self, role: Role) {
+        // SAFETY: owner-only access (caller's contract).
+        unsafe {
+            self.local(|l| {
+                l.in_full = role == Role::Full;
+                l.set_bias(match role {
+                    Role::Current => BIAS_CURRENT,
+                    Role::Queued => BIAS_QUEUED,
+                    Role::Full => BIAS_FULL,
+                });
+            })
+        }
+    }
+
     /// Pops a block from `free` (null if it is empty).
     ///
     /// # Safety
@@ -171,7 +229,7 @@ impl Page {
                 let b = l.free;
                 if !b.is_null() {
                     l.free = Block::next(b);
-                    l.used += 1;
+                    l.credit += 1;
                 }
                 b.cast()
             })
@@ -179,7 +237,8 @@ impl Page {
     }
 
     /// Puts back a block the owner frees. Returns true when the caller must
-    /// look further: the page became unused, or it sits on the full list.
+    /// look further: a queued page became unused, or the page sits on the
+    /// full list.
     ///
     /// # Safety
     /// The caller's thread owns the page; `p` is a block of it that is handed
@@ -192,8 +251,8 @@ impl Page {
                 let b = p.cast::<Block>();
                 Block::init(b, l.local_free);
                 l.local_free = b;
-                l.used -= 1;
-                l.used == 0 || l.in_full || (fault::injected(fault::Fault::RetireIgnoresRemote) && l.used == 1)
+                l.credit -= 1;
+                l.credit < 0 || (fault::injected(fault::Fault::RetireIgnoresRemote) && l.used() == 1)
             })
         }
     }
@@ -208,10 +267,11 @@ impl Page {
         // SAFETY: owner-only access to an unused page.
         unsafe {
             self.local(|l| {
-                debug_assert!(!l.in_use && l.used == 0);
+                debug_assert!(!l.in_use && l.used() == 0);
                 l.free = ptr::null_mut();
                 l.local_free = ptr::null_mut();
-                l.used = 0;
+                l.bias = BIAS_QUEUED;
+                l.credit = -BIAS_QUEUED;
                 l.capacity = 0;
                 l.reserved = (page_size / block_size) as u32;
                 l.block_size = block_size as u32;
@@ -259,7 +319,7 @@ impl Page {
                 Block::set_next(tail, l.free);
                 l.free = remote;
                 l.free_is_zero = false;
-                l.used -= n;
+                l.credit -= n as i32;
                 n
             })
         }
@@ -309,11 +369,12 @@ impl Page {
         // SAFETY: owner-only access.
         unsafe {
             self.local(|l| {
-                debug_assert_eq!(l.used, 0, "retiring a page with blocks in use");
+                debug_assert_eq!(l.used(), 0, "retiring a page with blocks in use");
                 let touched = l.capacity * l.block_size;
                 l.dirty = l.dirty.max(touched);
                 l.in_use = false;
                 l.in_full = false;
+                l.set_bias(BIAS_QUEUED);
                 l.free = ptr::null_mut();
                 l.local_free = ptr::null_mut();
                 l.capacity = 0;

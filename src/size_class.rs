@@ -16,7 +16,9 @@ pub(crate) const SMALL_MAX: usize = 64 * 1024;
 /// Number of size classes.
 pub(crate) const NUM_CLASSES: usize = 89;
 /// Largest size looked up in the direct table.
-const TABLE_MAX: usize = 1024;
+pub(crate) const TABLE_MAX: usize = 1024;
+/// Entries of the direct tables, indexed by `(size + 7) >> 3`.
+pub(crate) const DIRECT_SLOTS: usize = TABLE_MAX / 8 + 1;
 /// Blocks of at most this size live in small (64 KiB) pages, larger ones in
 /// medium (512 KiB) pages.
 pub(crate) const SMALL_PAGE_BLOCK_MAX: usize = 8 * 1024;
@@ -69,6 +71,19 @@ pub(crate) fn class_of(size: usize) -> usize {
         let b = (usize::BITS - 1 - s.leading_zeros()) as usize;
         65 + (b - 10) * 4 + ((s >> (b - 2)) & 3)
     }
+}
+
+/// The direct-table slot of `size` (at most [`TABLE_MAX`]).
+#[inline(always)]
+pub(crate) fn direct_slot(size: usize) -> usize {
+    (size + 7) >> 3
+}
+
+/// The direct-table slots served by `class` (empty above [`TABLE_MAX`]).
+pub(crate) fn direct_slots_of(class: usize) -> impl Iterator<Item = usize> {
+    let lo = (2 * class).saturating_sub(1);
+    let hi = (2 * class).clamp(1, DIRECT_SLOTS - 1);
+    (lo..=hi).filter(move |i| CLASS_TABLE[*i] as usize == class)
 }
 
 /// The block size of `class`.
@@ -124,6 +139,20 @@ mod tests {
         for k in 0..=124 {
             let size = 8 * k + 24;
             assert!(block_size(class_of(size)) - size <= 8, "size {size}");
+        }
+    }
+
+    #[test]
+    fn direct_slots_partition_the_table() {
+        let mut owner = [usize::MAX; DIRECT_SLOTS];
+        for c in 0..NUM_CLASSES {
+            for i in direct_slots_of(c) {
+                assert_eq!(owner[i], usize::MAX, "slot {i} claimed twice");
+                owner[i] = c;
+            }
+        }
+        for size in 0..=TABLE_MAX {
+            assert_eq!(owner[direct_slot(size)], class_of(size), "size {size}");
         }
     }
 
