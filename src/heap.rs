@@ -178,25 +178,6 @@ impl Heap {
         unsafe { (**(*heap).pages.get_unchecked(class)).pop() }
     }
 
-    /// Allocates a block of `class`, taking the slow path on a miss. Null
-    /// when the OS has no memory.
-    ///
-    /// # Safety
-    /// `heap` is a live heap created by `create`, owned by the calling
-    /// thread, and `class < NUM_CLASSES`.
-    #[inline]
-    #[cfg_attr(not(loom), allow(dead_code))]
-    pub(crate) unsafe fn alloc(heap: *mut Heap, class: usize) -> *mut u8 {
-        // SAFETY: forwarded.
-        unsafe {
-            let p = Heap::try_alloc(heap, class);
-            if !p.is_null() {
-                return p;
-            }
-            Heap::alloc_slow(heap, class)
-        }
-    }
-
     /// Whether the block about to be popped from `class`'s current page is
     /// zero but for its first word (for `alloc_zeroed`).
     ///

@@ -6,7 +6,7 @@
 use crate::heap::{Arena as RawArena, Heap, DEFAULT_PURGE_DELAY_MS};
 use crate::page::Block;
 use crate::remote::{AtomicStack, Linked};
-use crate::size_class::class_of;
+use crate::size_class::{class_of, direct_slot, TABLE_MAX};
 use core::ptr;
 
 pub use crate::fault::Fault;
@@ -59,8 +59,20 @@ impl HeapHandle {
         if size > crate::size_class::SMALL_MAX {
             return crate::large::alloc(size, 16);
         }
-        // SAFETY: the heap is live and used by this thread only.
-        unsafe { Heap::alloc(self.0, class_of(size)) }
+        // SAFETY: the heap is live and used by this thread only; the same
+        // fast paths as the real entry points (direct table up to 1 KiB).
+        unsafe {
+            let p = if size <= TABLE_MAX {
+                Heap::try_alloc_direct(self.0, direct_slot(size))
+            } else {
+                Heap::try_alloc(self.0, class_of(size))
+            };
+            if p.is_null() {
+                Heap::alloc_slow(self.0, class_of(size))
+            } else {
+                p
+            }
+        }
     }
 
     /// Frees `p` from this heap's thread (local or remote path as the
