@@ -1,0 +1,747 @@
+//! The comparison: midl-alloc, mimalloc and the system allocator (glibc)
+//! driven through one identical interface, in one run.
+//!
+//! `cargo bench --bench compare` runs every workload under criterion (HTML
+//! report in target/criterion/report), then measures memory in child
+//! processes and writes results/compare.md and results/compare.svg.
+//! `cargo bench --bench compare -- --test` runs each workload once (smoke).
+
+use criterion::{BenchmarkGroup, Criterion, Throughput};
+use crossbeam::channel;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------
+// One interface, three allocators.
+
+trait Allocator: Copy + Send + Sync + 'static {
+    const NAME: &'static str;
+    fn alloc(self, size: usize) -> *mut u8;
+    /// # Safety
+    /// `p` came from `alloc` of the same allocator and is not used again.
+    unsafe fn free(self, p: *mut u8);
+}
+
+#[derive(Clone, Copy)]
+struct Midl;
+#[derive(Clone, Copy)]
+struct Mimalloc;
+#[derive(Clone, Copy)]
+struct System;
+
+impl Allocator for Midl {
+    const NAME: &'static str = "midl-alloc";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        midl_alloc::MIDL_user_allocate(size).cast()
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        // SAFETY: caller's contract.
+        unsafe { midl_alloc::MIDL_user_free(p.cast()) }
+    }
+}
+
+impl Allocator for Mimalloc {
+    const NAME: &'static str = "mimalloc";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        // SAFETY: mi_malloc has no preconditions.
+        unsafe { libmimalloc_sys::mi_malloc(size).cast() }
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        // SAFETY: caller's contract.
+        unsafe { libmimalloc_sys::mi_free(p.cast()) }
+    }
+}
+
+impl Allocator for System {
+    const NAME: &'static str = "system";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        // SAFETY: malloc has no preconditions.
+        unsafe { libc::malloc(size).cast() }
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        // SAFETY: caller's contract.
+        unsafe { libc::free(p.cast()) }
+    }
+}
+
+const NAMES: [&str; 3] = [Midl::NAME, Mimalloc::NAME, System::NAME];
+
+/// Runs `$f::<A>($args)` for each allocator.
+macro_rules! for_each_allocator {
+    ($f:ident($($arg:expr),*)) => {{
+        $f(Midl, $($arg),*);
+        $f(Mimalloc, $($arg),*);
+        $f(System, $($arg),*);
+    }};
+}
+
+/// xorshift64*: deterministic, identical for every allocator.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next() % (hi - lo + 1) as u64) as usize
+    }
+}
+
+/// The NDR engine's wrapper: rounds to 8 and appends a 24-byte trailer.
+fn ndr(size: usize) -> usize {
+    size.next_multiple_of(8) + 24
+}
+
+fn alloc_checked<A: Allocator>(a: A, size: usize) -> *mut u8 {
+    let p = a.alloc(size);
+    assert!(!p.is_null(), "{} failed to allocate {size} bytes", A::NAME);
+    p
+}
+
+// ---------------------------------------------------------------------------
+// Workload 1: the hot marshalling path.
+
+/// The parameters of one unmarshalled call.
+struct Call {
+    strings: Vec<usize>,
+    array: Option<usize>,
+    referents: [usize; 4],
+}
+
+fn calls() -> Vec<Call> {
+    let mut rng = Rng(0x5EED_CA11);
+    (0..512)
+        .map(|i| Call {
+            strings: (0..rng.range(1, 8)).map(|_| rng.range(8, 256)).collect(),
+            array: (i % 4 == 0).then(|| rng.range(16, 4096)),
+            referents: [0; 4].map(|_| rng.range(16, 64)),
+        })
+        .collect()
+}
+
+/// Allocates every parameter of `call` (through the NDR wrapper's sizes),
+/// writes it, then frees everything in traversal order.
+fn marshal_call<A: Allocator>(a: A, call: &Call, live: &mut Vec<*mut u8>) {
+    let mut take = |size: usize| {
+        let p = alloc_checked(a, ndr(size));
+        // SAFETY: `p` has at least `size` bytes.
+        unsafe { std::ptr::write_bytes(p, 0xA5, size) };
+        live.push(p);
+    };
+    take(64);
+    for &s in &call.strings {
+        take(s);
+    }
+    if let Some(n) = call.array {
+        take(n);
+    }
+    for &r in &call.referents {
+        take(r);
+    }
+    for p in live.drain(..) {
+        // SAFETY: allocated above, freed once.
+        unsafe { a.free(black_box(p)) };
+    }
+}
+
+fn bench_marshal<A: Allocator>(a: A, g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, calls: &[Call]) {
+    let mut live = Vec::with_capacity(32);
+    let mut i = 0;
+    g.bench_function(A::NAME, |b| {
+        b.iter(|| {
+            marshal_call(a, &calls[i % calls.len()], &mut live);
+            i += 1;
+        })
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Workload 2: allocate+free pairs of one size.
+
+const PAIR_SIZES: [usize; 9] = [16, 64, 256, 1024, 4096, 16384, 65536, 256 << 10, 1 << 20];
+
+fn bench_pair<A: Allocator>(a: A, g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, size: usize) {
+    g.bench_function(A::NAME, |b| {
+        b.iter(|| {
+            let p = alloc_checked(a, black_box(size));
+            // SAFETY: `p` has at least one byte; freed once.
+            unsafe {
+                p.write(1);
+                a.free(black_box(p));
+            }
+        })
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Workload 3: producer/consumer (every free is remote).
+
+const BATCH: usize = 64;
+
+fn producer_consumer<A: Allocator>(a: A, items: u64) -> Duration {
+    let (tx, rx) = channel::bounded::<Vec<usize>>(16);
+    let start = Instant::now();
+    let consumer = std::thread::spawn(move || {
+        for batch in rx {
+            for p in batch {
+                // SAFETY: allocated by the producer, freed once here.
+                unsafe { a.free(p as *mut u8) };
+            }
+        }
+    });
+    let mut rng = Rng(7);
+    let mut batch = Vec::with_capacity(BATCH);
+    for _ in 0..items {
+        let p = alloc_checked(a, ndr(rng.range(8, 256)));
+        // SAFETY: at least 8 bytes.
+        unsafe { p.cast::<u64>().write(1) };
+        batch.push(p as usize);
+        if batch.len() == BATCH {
+            tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                .unwrap();
+        }
+    }
+    tx.send(batch).unwrap();
+    drop(tx);
+    consumer.join().unwrap();
+    start.elapsed()
+}
+
+fn bench_threads<A: Allocator>(
+    a: A,
+    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    run: fn(A, u64) -> Duration,
+) {
+    g.bench_function(A::NAME, |b| b.iter_custom(|iters| run(a, iters)));
+}
+
+// ---------------------------------------------------------------------------
+// Workload 4: a server in miniature. A receive thread allocates request
+// buffers; two workers unmarshal (allocate, write and free parameters), free
+// the request and allocate a reply; a send thread frees the replies.
+
+fn server<A: Allocator>(a: A, requests: u64) -> Duration {
+    let (req_tx, req_rx) = channel::bounded::<(usize, usize)>(256);
+    let (rep_tx, rep_rx) = channel::bounded::<usize>(256);
+    let start = Instant::now();
+    let sender = std::thread::spawn(move || {
+        for p in rep_rx {
+            // SAFETY: a reply allocated by a worker, freed once here.
+            unsafe { a.free(p as *mut u8) };
+        }
+    });
+    let workers: Vec<_> = (0..2)
+        .map(|w| {
+            let req_rx = req_rx.clone();
+            let rep_tx = rep_tx.clone();
+            std::thread::spawn(move || {
+                let mut rng = Rng(100 + w);
+                let mut params = Vec::with_capacity(4);
+                for (req, len) in req_rx {
+                    // SAFETY: `req` has `len` bytes written by the receiver.
+                    let first = unsafe { *(req as *const u8) };
+                    for _ in 0..4 {
+                        let n = rng.range(16, 256);
+                        let p = alloc_checked(a, ndr(n));
+                        // SAFETY: at least n bytes.
+                        unsafe { std::ptr::write_bytes(p, first, n) };
+                        params.push(p);
+                    }
+                    for p in params.drain(..) {
+                        // SAFETY: allocated above, freed once.
+                        unsafe { a.free(p) };
+                    }
+                    // SAFETY: the request is ours now; freed once (remote).
+                    unsafe { a.free(req as *mut u8) };
+                    let n = rng.range(64, 1024).min(len + 64);
+                    let reply = alloc_checked(a, ndr(n));
+                    // SAFETY: at least n bytes.
+                    unsafe { std::ptr::write_bytes(reply, 0x5A, n) };
+                    rep_tx.send(reply as usize).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(rep_tx);
+    drop(req_rx);
+    let mut rng = Rng(99);
+    for _ in 0..requests {
+        let len = rng.range(256, 4096);
+        let p = alloc_checked(a, len);
+        // SAFETY: `len` bytes.
+        unsafe { std::ptr::write_bytes(p, 0x11, len) };
+        req_tx.send((p as usize, len)).unwrap();
+    }
+    drop(req_tx);
+    for w in workers {
+        w.join().unwrap();
+    }
+    sender.join().unwrap();
+    start.elapsed()
+}
+
+// ---------------------------------------------------------------------------
+// Workload 5: thread churn, Larson-style. Short-lived threads replace random
+// slots of a shared array, freeing blocks that other (often exited) threads
+// allocated.
+
+const SLOTS: usize = 1024;
+const CHURN_THREADS: usize = 4;
+const CHURN_PER_THREAD: u64 = 2000;
+
+fn churn<A: Allocator>(a: A, replacements: u64) -> Duration {
+    let slots: Arc<Vec<AtomicPtr<u8>>> = Arc::new((0..SLOTS).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect());
+    let rounds = replacements.div_ceil(CHURN_THREADS as u64 * CHURN_PER_THREAD).max(1);
+    let start = Instant::now();
+    for round in 0..rounds {
+        let barrier = Arc::new(Barrier::new(CHURN_THREADS));
+        let handles: Vec<_> = (0..CHURN_THREADS)
+            .map(|t| {
+                let slots = slots.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let mut rng = Rng(round * 31 + t as u64 + 1);
+                    barrier.wait();
+                    for _ in 0..CHURN_PER_THREAD {
+                        let p = alloc_checked(a, rng.range(16, 512));
+                        // SAFETY: at least 16 bytes.
+                        unsafe { p.cast::<u64>().write(round) };
+                        let old = slots[rng.range(0, SLOTS - 1)].swap(p, Ordering::AcqRel);
+                        if !old.is_null() {
+                            // SAFETY: taken out of the array, so ours; freed once.
+                            unsafe { a.free(old) };
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+    let elapsed = start.elapsed();
+    for s in slots.iter() {
+        let p = s.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: as above.
+            unsafe { a.free(p) };
+        }
+    }
+    // Report time per replacement actually done.
+    elapsed.mul_f64(replacements as f64 / (rounds * CHURN_THREADS as u64 * CHURN_PER_THREAD) as f64)
+}
+
+// ---------------------------------------------------------------------------
+// Memory, in child processes: peak RSS (VmHWM) and final RSS (VmRSS).
+
+fn status_kb(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// After the workload: 300 ms of light activity on the main thread (small
+/// allocate/free pairs of several sizes), as a server would carry on.
+fn settle<A: Allocator>(a: A) {
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(10));
+        for size in [24usize, 100, 1000, 5000, 40000] {
+            let p = alloc_checked(a, size);
+            // SAFETY: freed once.
+            unsafe { a.free(p) };
+        }
+    }
+}
+
+/// Mixed-size churn: 200k blocks of 16..2048 bytes, 75% freed at random,
+/// 60k blocks of 1..8 KiB (other classes: they cannot reuse the holes),
+/// then everything freed.
+fn fragmentation<A: Allocator>(a: A) {
+    let mut rng = Rng(42);
+    let mut live: Vec<usize> = (0..200_000)
+        .map(|_| {
+            let n = rng.range(16, 2048);
+            let p = alloc_checked(a, n);
+            // SAFETY: n bytes.
+            unsafe { std::ptr::write_bytes(p, 1, n) };
+            p as usize
+        })
+        .collect();
+    let mut kept = Vec::new();
+    for p in live.drain(..) {
+        if rng.next() % 4 == 0 {
+            kept.push(p);
+        } else {
+            // SAFETY: freed once.
+            unsafe { a.free(p as *mut u8) };
+        }
+    }
+    for _ in 0..60_000 {
+        let n = rng.range(1024, 8192);
+        let p = alloc_checked(a, n);
+        // SAFETY: n bytes.
+        unsafe { std::ptr::write_bytes(p, 2, n) };
+        kept.push(p as usize);
+    }
+    for p in kept {
+        // SAFETY: freed once.
+        unsafe { a.free(p as *mut u8) };
+    }
+    settle(a);
+}
+
+/// A burst of 400k 256-byte blocks (~100 MiB) allocated by the main thread
+/// and freed by another thread.
+fn remote_burst<A: Allocator>(a: A) {
+    let blocks: Vec<usize> = (0..400_000)
+        .map(|_| {
+            let p = alloc_checked(a, 256);
+            // SAFETY: 256 bytes.
+            unsafe { std::ptr::write_bytes(p, 3, 256) };
+            p as usize
+        })
+        .collect();
+    std::thread::spawn(move || {
+        for p in blocks {
+            // SAFETY: freed once, here.
+            unsafe { a.free(p as *mut u8) };
+        }
+    })
+    .join()
+    .unwrap();
+    settle(a);
+}
+
+const MEMORY_WORKLOADS: [(&str, &str); 2] = [
+    ("fragmentation", "mixed-size churn, all freed"),
+    ("remote-burst", "100 MiB freed on another thread"),
+];
+
+fn child(spec: &str) {
+    let (workload, alloc) = spec.split_once(':').expect("workload:allocator");
+    macro_rules! run {
+        ($a:expr) => {
+            match workload {
+                "fragmentation" => fragmentation($a),
+                "remote-burst" => remote_burst($a),
+                other => panic!("unknown workload {other}"),
+            }
+        };
+    }
+    match alloc {
+        "midl-alloc" => run!(Midl),
+        "mimalloc" => run!(Mimalloc),
+        "system" => run!(System),
+        other => panic!("unknown allocator {other}"),
+    }
+    println!("{} {}", status_kb("VmHWM:"), status_kb("VmRSS:"));
+}
+
+/// (peak KiB, final KiB), median of three runs by final RSS.
+fn measure_memory(workload: &str, alloc: &str) -> (u64, u64) {
+    let exe = std::env::current_exe().unwrap();
+    let mut runs: Vec<(u64, u64)> = (0..3)
+        .map(|_| {
+            let out = std::process::Command::new(&exe)
+                .env("MIDL_BENCH_CHILD", format!("{workload}:{alloc}"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{workload}:{alloc} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let s = String::from_utf8_lossy(&out.stdout);
+            let mut it = s.split_whitespace().map(|v| v.parse::<u64>().unwrap());
+            (it.next().unwrap(), it.next().unwrap())
+        })
+        .collect();
+    runs.sort_by_key(|r| r.1);
+    runs[1]
+}
+
+// ---------------------------------------------------------------------------
+// Results.
+
+struct Row {
+    group: String,
+    label: String,
+    unit: &'static str,
+}
+
+fn criterion_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("criterion")
+}
+
+/// Mean time per iteration in ns, from criterion's estimates.
+fn mean_ns(group: &str, alloc: &str) -> Option<f64> {
+    let path = criterion_dir()
+        .join(group)
+        .join(alloc)
+        .join("new")
+        .join("estimates.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    v["mean"]["point_estimate"].as_f64()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores, {:.0} GiB RAM, {rustc}",
+        mem_kb as f64 / 1048576.0
+    )
+}
+
+fn write_results(rows: &[Row], memory: &[(String, String, u64, u64)]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut md = String::new();
+    let _ = writeln!(md, "# midl-alloc vs mimalloc vs system allocator\n");
+    let _ = writeln!(md, "Machine: {}.  ", machine());
+    let _ = writeln!(
+        md,
+        "Command: `cargo bench --bench compare` (criterion means; HTML report in target/criterion/report)."
+    );
+    let _ = writeln!(
+        md,
+        "mimalloc is libmimalloc-sys's default build through `mi_malloc`/`mi_free`; system is glibc `malloc`/`free`.\n"
+    );
+    let _ = writeln!(md, "## Throughput\n");
+    let _ = writeln!(
+        md,
+        "Ratios are midl-alloc's throughput divided by the other's (above 1.00: midl-alloc is faster).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| workload | unit | midl-alloc | mimalloc | system | vs mimalloc | vs system |"
+    );
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|");
+    let mut chart = Vec::new();
+    for r in rows {
+        let t: Vec<Option<f64>> = NAMES.iter().map(|a| mean_ns(&r.group, a).map(|ns| 1e9 / ns)).collect();
+        let fmt = |x: Option<f64>| {
+            x.map_or("n/a".into(), |v| {
+                if v >= 1e6 {
+                    format!("{:.2} M/s", v / 1e6)
+                } else {
+                    format!("{:.1} k/s", v / 1e3)
+                }
+            })
+        };
+        let ratio = |i: usize| match (t[0], t[i]) {
+            (Some(m), Some(o)) => format!("{:.2}", m / o),
+            _ => "n/a".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.label,
+            r.unit,
+            fmt(t[0]),
+            fmt(t[1]),
+            fmt(t[2]),
+            ratio(1),
+            ratio(2)
+        );
+        if let (Some(m), Some(mi), Some(s)) = (t[0], t[1], t[2]) {
+            chart.push((r.label.clone(), [m / mi, 1.0, s / mi]));
+        }
+    }
+    let _ = writeln!(md, "\n## Memory\n");
+    let _ = writeln!(
+        md,
+        "Child processes, median of three; final RSS after everything is freed and 300 ms of light allocation on the main thread.\n"
+    );
+    let _ = writeln!(md, "| workload | allocator | peak RSS (MiB) | final RSS (MiB) |");
+    let _ = writeln!(md, "|---|---|---:|---:|");
+    for (w, a, peak, fin) in memory {
+        let _ = writeln!(
+            md,
+            "| {w} | {a} | {:.1} | {:.1} |",
+            *peak as f64 / 1024.0,
+            *fin as f64 / 1024.0
+        );
+    }
+    let _ = writeln!(md, "\nChart: compare.svg (throughput relative to mimalloc).");
+    std::fs::write(dir.join("compare.md"), md).unwrap();
+    std::fs::write(dir.join("compare.svg"), svg(&chart)).unwrap();
+    println!("wrote {} and compare.svg", dir.join("compare.md").display());
+}
+
+/// A horizontal grouped bar chart of throughput relative to mimalloc.
+fn svg(rows: &[(String, [f64; 3])]) -> String {
+    let colors = ["#d62728", "#1f77b4", "#7f7f7f"];
+    let (left, bar, gap, width) = (230.0, 9.0, 10.0, 420.0);
+    let max = rows.iter().flat_map(|r| r.1).fold(1.0f64, f64::max).min(8.0);
+    let height = 60.0 + rows.len() as f64 * (3.0 * bar + gap);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="11">"#,
+        left + width + 60.0
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="16" font-size="13">Throughput relative to mimalloc (longer is faster)</text>"#
+    );
+    for (i, name) in NAMES.iter().enumerate() {
+        let x = 10.0 + i as f64 * 120.0;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{x}" y="26" width="10" height="10" fill="{}"/><text x="{}" y="35">{name}</text>"#,
+            colors[i],
+            x + 14.0
+        );
+    }
+    let x1 = left + width / max;
+    let _ = writeln!(
+        s,
+        r#"<line x1="{x1}" y1="44" x2="{x1}" y2="{}" stroke="black" stroke-dasharray="3,3"/>"#,
+        height - 8.0
+    );
+    for (k, (label, vals)) in rows.iter().enumerate() {
+        let y = 50.0 + k as f64 * (3.0 * bar + gap);
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{label}</text>"#,
+            left - 6.0,
+            y + 1.5 * bar + 4.0
+        );
+        for (i, v) in vals.iter().enumerate() {
+            let w = (v.min(max) / max) * width;
+            let _ = writeln!(
+                s,
+                r#"<rect x="{left}" y="{}" width="{w:.1}" height="{}" fill="{}"/><text x="{}" y="{}" font-size="9">{v:.2}</text>"#,
+                y + i as f64 * bar,
+                bar - 1.0,
+                colors[i],
+                left + w + 3.0,
+                y + i as f64 * bar + bar - 2.0
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("MIDL_BENCH_CHILD") {
+        child(&spec);
+        return;
+    }
+    let smoke = std::env::args().any(|a| a == "--test");
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .configure_from_args();
+    let mut rows = Vec::new();
+
+    let calls = calls();
+    {
+        let mut g = c.benchmark_group("marshal");
+        g.throughput(Throughput::Elements(1));
+        for_each_allocator!(bench_marshal(&mut g, &calls));
+        g.finish();
+        rows.push(Row {
+            group: "marshal".into(),
+            label: "marshalling path (call)".into(),
+            unit: "calls",
+        });
+    }
+    for size in PAIR_SIZES {
+        let group = format!("pair_{size}");
+        let mut g = c.benchmark_group(&group);
+        g.throughput(Throughput::Elements(1));
+        for_each_allocator!(bench_pair(&mut g, size));
+        g.finish();
+        rows.push(Row {
+            group,
+            label: format!("alloc+free {size} B"),
+            unit: "pairs",
+        });
+    }
+    type Run<A> = fn(A, u64) -> Duration;
+    macro_rules! threaded {
+        ($name:expr, $label:expr, $unit:expr, $f:ident) => {{
+            let mut g = c.benchmark_group($name);
+            g.throughput(Throughput::Elements(1));
+            bench_threads(Midl, &mut g, $f as Run<Midl>);
+            bench_threads(Mimalloc, &mut g, $f as Run<Mimalloc>);
+            bench_threads(System, &mut g, $f as Run<System>);
+            g.finish();
+            rows.push(Row {
+                group: $name.into(),
+                label: $label.into(),
+                unit: $unit,
+            });
+        }};
+    }
+    threaded!(
+        "producer_consumer",
+        "producer/consumer (remote free)",
+        "blocks",
+        producer_consumer
+    );
+    threaded!("server", "server in miniature (request)", "requests", server);
+    threaded!("churn", "thread churn, Larson (replacement)", "ops", churn);
+    c.final_summary();
+
+    if smoke {
+        for (w, _) in MEMORY_WORKLOADS {
+            for a in NAMES {
+                let _ = measure_memory(w, a);
+            }
+        }
+        return;
+    }
+    let mut memory = Vec::new();
+    for (w, desc) in MEMORY_WORKLOADS {
+        for a in NAMES {
+            let (peak, fin) = measure_memory(w, a);
+            memory.push((format!("{w} ({desc})"), a.to_string(), peak, fin));
+        }
+    }
+    write_results(&rows, &memory);
+}
