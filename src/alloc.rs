@@ -3,7 +3,6 @@
 //! thread's heap and the large-object path.
 
 use crate::heap::Heap;
-use crate::large;
 use crate::segment::{segment_of, Segment, SegmentKind};
 use crate::size_class::{block_size, class_of, direct_slot, SMALL_MAX, TABLE_MAX};
 use crate::thread;
@@ -52,8 +51,16 @@ fn malloc_medium(size: usize) -> *mut u8 {
         }
         malloc_slow(size)
     } else {
-        large::alloc(size, 16)
+        malloc_large(size, 16).0
     }
+}
+
+/// A large object through the thread's heap (which may reuse a cached
+/// mapping): the block and whether it is known to be zeroed.
+#[cold]
+fn malloc_large(size: usize, align: usize) -> (*mut u8, bool) {
+    // SAFETY: the thread's own heap.
+    unsafe { Heap::alloc_large(thread::current(), size, align) }
 }
 
 #[cold]
@@ -73,7 +80,7 @@ fn malloc_slow(size: usize) -> *mut u8 {
 pub(crate) fn malloc_aligned(size: usize, align: usize) -> *mut u8 {
     match small_size(size, align) {
         Some(s) => malloc(s),
-        None => large::alloc(size, align.max(16)),
+        None => malloc_large(size, align.max(16)).0,
     }
 }
 
@@ -82,8 +89,12 @@ pub(crate) fn malloc_aligned(size: usize, align: usize) -> *mut u8 {
 #[inline]
 pub(crate) fn malloc_zeroed(size: usize, align: usize) -> *mut u8 {
     let Some(s) = small_size(size, align) else {
-        // Fresh mappings are zero.
-        return large::alloc(size, align.max(16));
+        let (p, zeroed) = malloc_large(size, align.max(16));
+        if !p.is_null() && !zeroed {
+            // SAFETY: a reused mapping with at least `size` bytes.
+            unsafe { ptr::write_bytes(p, 0, size) };
+        }
+        return p;
     };
     let class = class_of(s);
     let heap = thread::current();

@@ -17,7 +17,7 @@ use crate::page::{Page, Role};
 use crate::remote::{AtomicStack, Linked};
 use crate::segment::{segment_of, Segment, SegmentKind, SEGMENT_SIZE};
 use crate::size_class::{block_size, direct_slots_of, DIRECT_SLOTS, NUM_CLASSES, SMALL_PAGE_BLOCK_MAX};
-use crate::sync::Ordering;
+use crate::sync::{Ordering, UnsafeCell};
 use crate::{fault, stats};
 use core::mem::size_of;
 use core::ptr::{self, addr_of_mut};
@@ -29,11 +29,17 @@ pub(crate) const DEFAULT_PURGE_DELAY_MS: u64 = 100;
 const SEGMENT_CACHE_MAX: usize = 2;
 /// Full pages examined for remote frees before a fresh page is taken.
 const FULL_SCAN: usize = 8;
+/// Freed large objects a heap keeps for reuse (until the purge delay).
+const LARGE_CACHE_SLOTS: usize = 8;
+/// Most bytes of large objects a heap keeps cached.
+const LARGE_CACHE_BYTES: usize = 64 << 20;
 
 /// Process-wide state shared by all heaps: segments abandoned by exited
-/// threads.
+/// threads (with live blocks, or empty and kept for reuse), and the memory
+/// of heaps whose threads exited, for the next thread to reuse.
 pub(crate) struct Arena {
     pub(crate) abandoned: AtomicStack<Segment>,
+    pub(crate) heaps: AtomicStack<Heap>,
 }
 
 impl Arena {
@@ -41,6 +47,7 @@ impl Arena {
     pub(crate) const fn new() -> Self {
         Arena {
             abandoned: AtomicStack::new(),
+            heaps: AtomicStack::new(),
         }
     }
 
@@ -48,7 +55,45 @@ impl Arena {
     pub(crate) fn new() -> Self {
         Arena {
             abandoned: AtomicStack::new(),
+            heaps: AtomicStack::new(),
         }
+    }
+}
+
+impl Arena {
+    /// Unmaps every abandoned segment and pooled heap; returns how many
+    /// segments still had blocks in use (leaked blocks). For loom models,
+    /// which need each execution to end with nothing mapped.
+    ///
+    /// # Safety
+    /// No heap of this arena is live and no block of it is used again.
+    #[cfg(loom)]
+    pub(crate) unsafe fn release_all(&self) -> usize {
+        let mut leaked = 0;
+        // SAFETY: everything on the lists is owned by the lists, acquired by
+        // take_all; nothing else refers to it (caller's contract).
+        unsafe {
+            let mut seg = self.abandoned.take_all();
+            while !seg.is_null() {
+                let next = Segment::next(seg);
+                let mut in_use = false;
+                for i in 1..(*seg).page_count as usize {
+                    let page = Segment::page(seg, i);
+                    (*page).collect();
+                    in_use |= (*page).local(|l| l.in_use && l.used() > 0);
+                }
+                leaked += in_use as usize;
+                os::unmap(seg.cast(), (*seg).map_size);
+                seg = next;
+            }
+            let mut heap = self.heaps.take_all();
+            while !heap.is_null() {
+                let next = Heap::next(heap);
+                os::unmap(heap.cast(), HEAP_MAP_SIZE);
+                heap = next;
+            }
+        }
+        leaked
     }
 }
 
@@ -81,6 +126,13 @@ pub(crate) struct Heap {
     cache: *mut Segment,
     cache_len: usize,
     arena: *const Arena,
+    /// False only for the shared empty heap (never written).
+    live: bool,
+    /// Freed large objects kept for reuse, and their mapped bytes.
+    large_cache: [*mut Segment; LARGE_CACHE_SLOTS],
+    large_cached_bytes: usize,
+    /// Link in the arena's pool of free heaps.
+    pool_next: UnsafeCell<*mut Heap>,
     purge_delay_ms: u64,
     next_maintenance_ms: u64,
     /// The sentinel the `pages` slots point at when a class has no page.
@@ -108,20 +160,32 @@ impl Heap {
             cache: ptr::null_mut(),
             cache_len: 0,
             arena,
+            live: false,
+            large_cache: [ptr::null_mut(); LARGE_CACHE_SLOTS],
+            large_cached_bytes: 0,
+            pool_next: UnsafeCell::new(ptr::null_mut()),
             purge_delay_ms: DEFAULT_PURGE_DELAY_MS,
             next_maintenance_ms: 0,
             empty: Page::new(ptr::null_mut()),
         }
     }
 
-    /// Maps and initialises a heap. Null when the OS has no memory.
-    pub(crate) fn create(arena: *const Arena, purge_delay_ms: u64) -> *mut Heap {
-        let heap = os::map(HEAP_MAP_SIZE).cast::<Heap>();
+    /// Initialises a heap in memory from the arena's pool, or mapped fresh.
+    /// Null when the OS has no memory.
+    ///
+    /// # Safety
+    /// `arena` is live and outlives the heap.
+    pub(crate) unsafe fn create(arena: *const Arena, purge_delay_ms: u64) -> *mut Heap {
+        // SAFETY: the arena is live (caller's contract).
+        let mut heap = unsafe { Heap::from_pool(arena) };
+        if heap.is_null() {
+            heap = os::map(HEAP_MAP_SIZE).cast::<Heap>();
+        }
         if heap.is_null() {
             return heap;
         }
-        // SAFETY: `heap` maps HEAP_MAP_SIZE >= size_of::<Heap>() bytes, page
-        // aligned, that nothing else refers to.
+        // SAFETY: `heap` is HEAP_MAP_SIZE >= size_of::<Heap>() bytes, page
+        // aligned, that nothing else refers to (fresh, or taken from the pool).
         unsafe {
             let sentinel = addr_of_mut!((*heap).empty);
             heap.write(Heap {
@@ -134,12 +198,37 @@ impl Heap {
                 cache: ptr::null_mut(),
                 cache_len: 0,
                 arena,
+                live: true,
+                large_cache: [ptr::null_mut(); LARGE_CACHE_SLOTS],
+                large_cached_bytes: 0,
+                pool_next: UnsafeCell::new(ptr::null_mut()),
                 purge_delay_ms: purge_delay_ms.max(1),
                 next_maintenance_ms: os::now_ms() + purge_delay_ms.max(1),
                 empty: Page::new(ptr::null_mut()),
             });
         }
         heap
+    }
+
+    /// Takes a heap's memory from the arena's pool: the whole pool at once
+    /// (no single-node pop, so no ABA), the rest pushed back.
+    unsafe fn from_pool(arena: *const Arena) -> *mut Heap {
+        // SAFETY: nodes of the pool are free heaps, acquired by take_all.
+        unsafe {
+            let first = (*arena).heaps.take_all();
+            if first.is_null() {
+                return first;
+            }
+            let rest = Heap::next(first);
+            if !rest.is_null() {
+                let mut last = rest;
+                while !Heap::next(last).is_null() {
+                    last = Heap::next(last);
+                }
+                (*arena).heaps.push_chain(rest, last);
+            }
+            first
+        }
     }
 
     /// Allocates a block for `size` (at most 1 KiB) on the fast path; null
@@ -207,6 +296,8 @@ impl Heap {
                 if (*page).push_local(p) {
                     Heap::free_local_slow(heap, page);
                 }
+            } else if (*seg).kind == SegmentKind::Large {
+                Heap::free_large(heap, seg);
             } else {
                 Heap::free_remote(seg, p);
             }
@@ -230,6 +321,70 @@ impl Heap {
             }
             let page = Segment::page_of(seg, p);
             (*page).thread_free.push(p.cast());
+        }
+    }
+
+    /// Allocates a large object, reusing a mapping this heap cached when one
+    /// fits. Returns the block (null on failure) and whether it is known to
+    /// be zeroed (fresh from the OS).
+    ///
+    /// # Safety
+    /// `heap` is the calling thread's heap (possibly the empty heap).
+    pub(crate) unsafe fn alloc_large(heap: *mut Heap, size: usize, align: usize) -> (*mut u8, bool) {
+        let Some(need) = crate::large::map_size_for(size, align) else {
+            return (ptr::null_mut(), false);
+        };
+        // SAFETY: the heap is the caller's; cached segments are unused
+        // mappings owned by it.
+        unsafe {
+            if (*heap).live && (*heap).large_cached_bytes > 0 {
+                for i in 0..LARGE_CACHE_SLOTS {
+                    let seg = (*heap).large_cache[i];
+                    if !seg.is_null() && (*seg).map_size >= need && (*seg).map_size - need <= need / 2 {
+                        (*heap).large_cache[i] = ptr::null_mut();
+                        (*heap).large_cached_bytes -= (*seg).map_size;
+                        return (crate::large::reuse(seg, size, align), false);
+                    }
+                }
+            }
+        }
+        (crate::large::alloc(size, align), true)
+    }
+
+    /// Frees a large object: kept in the heap's cache for reuse (until the
+    /// purge delay passes) when there is room, else unmapped.
+    #[cold]
+    unsafe fn free_large(heap: *mut Heap, seg: *mut Segment) {
+        // SAFETY: the object is dead and its mapping ours; the heap is the
+        // calling thread's.
+        unsafe {
+            let size = (*seg).map_size;
+            if (*heap).live && (*heap).large_cached_bytes + size <= LARGE_CACHE_BYTES {
+                if let Some(slot) = (*heap).large_cache.iter().position(|s| s.is_null()) {
+                    let now = os::now_ms();
+                    Segment::local(seg, |l| l.emptied_at = now.max(1));
+                    (*heap).large_cache[slot] = seg;
+                    (*heap).large_cached_bytes += size;
+                    return;
+                }
+            }
+            crate::large::free(seg);
+        }
+    }
+
+    /// Unmaps cached large objects older than `delay` (all with `delay` 0
+    /// and `now` u64::MAX).
+    unsafe fn trim_large_cache(heap: *mut Heap, now: u64, delay: u64) {
+        // SAFETY: cached mappings are the heap's.
+        unsafe {
+            for i in 0..LARGE_CACHE_SLOTS {
+                let seg = (*heap).large_cache[i];
+                if !seg.is_null() && now.saturating_sub(Segment::local(seg, |l| l.emptied_at)) >= delay {
+                    (*heap).large_cache[i] = ptr::null_mut();
+                    (*heap).large_cached_bytes -= (*seg).map_size;
+                    crate::large::free(seg);
+                }
+            }
         }
     }
 
@@ -525,6 +680,7 @@ impl Heap {
             let delay = (*heap).purge_delay_ms;
             (*heap).next_maintenance_ms = now + delay;
             Heap::scan_full(heap, usize::MAX, now);
+            Heap::trim_large_cache(heap, now, delay);
             let mut seg = (*heap).segments;
             while !seg.is_null() {
                 let next = Segment::local(seg, |l| l.next);
@@ -631,8 +787,9 @@ impl Heap {
     }
 
     /// Releases a heap whose thread is exiting: empty pages are retired,
-    /// cached segments unmapped, segments still holding blocks abandoned
-    /// to the arena, and the heap's own memory unmapped.
+    /// cached large objects unmapped, every segment (empty ones for reuse,
+    /// others with their live blocks) abandoned to the arena, and the heap's
+    /// memory put in the arena's pool.
     ///
     /// # Safety
     /// `heap` was made by `create`, is owned by the calling thread, and is
@@ -647,13 +804,19 @@ impl Heap {
                 Heap::drain_queue(heap, addr_of_mut!((*heap).queues[class]), now);
             }
             Heap::drain_queue(heap, addr_of_mut!((*heap).full), now);
+            Heap::trim_large_cache(heap, u64::MAX, 0);
+            // Empty cached segments go to the arena too, for the next heap
+            // to reuse instead of mapping fresh ones.
             let mut c = (*heap).cache;
             while !c.is_null() {
                 let next = Segment::local(c, |l| l.next);
-                os::unmap(c.cast(), (*c).map_size);
+                Heap::link_segment(heap, c);
                 c = next;
             }
+            (*heap).cache = ptr::null_mut();
+            (*heap).cache_len = 0;
             let arena = (*heap).arena;
+            let delay = (*heap).purge_delay_ms;
             let mut seg = (*heap).segments;
             while !seg.is_null() {
                 let next = Segment::local(seg, |l| l.next);
@@ -661,7 +824,7 @@ impl Heap {
                 if early {
                     (*arena).abandoned.push(seg);
                 }
-                Heap::purge_free_pages(seg, u64::MAX, 0);
+                Heap::purge_free_pages(seg, now, delay);
                 Segment::local(seg, |l| {
                     l.prev = ptr::null_mut();
                     l.next = ptr::null_mut();
@@ -673,7 +836,9 @@ impl Heap {
                 stats::SEGMENTS_ABANDONED.add(1);
                 seg = next;
             }
-            os::unmap(heap.cast(), HEAP_MAP_SIZE);
+            (*heap).segments = ptr::null_mut();
+            (*heap).live = false;
+            (*arena).heaps.push(heap);
         }
     }
 
@@ -709,6 +874,18 @@ impl Heap {
     pub(crate) unsafe fn set_purge_delay(heap: *mut Heap, ms: u64) {
         // SAFETY: owner-only field.
         unsafe { (*heap).purge_delay_ms = ms.max(1) };
+    }
+}
+
+impl Linked for Heap {
+    unsafe fn next(this: *mut Self) -> *mut Self {
+        // SAFETY: `this` is a pooled heap acquired by the caller.
+        unsafe { (*this).pool_next.with(|p| *p) }
+    }
+
+    unsafe fn set_next(this: *mut Self, next: *mut Self) {
+        // SAFETY: `this` is a free heap owned by the caller.
+        unsafe { (*this).pool_next.with_mut(|p| *p = next) }
     }
 }
 

@@ -14,20 +14,25 @@ pub(crate) const MAX_ALIGN: usize = SEGMENT_SIZE / 4;
 
 const _: () = assert!(core::mem::size_of::<Segment>() <= LARGE_HEADER);
 
+/// Bytes to map for a large object of `size` bytes aligned to `align`;
+/// None when that cannot be met.
+pub(crate) fn map_size_for(size: usize, align: usize) -> Option<usize> {
+    if align > MAX_ALIGN {
+        return None;
+    }
+    let total = size
+        .checked_add(LARGE_HEADER.max(align))?
+        .checked_add(os::OS_PAGE - 1)?;
+    let map_size = total & !(os::OS_PAGE - 1);
+    (map_size <= isize::MAX as usize / 2).then_some(map_size)
+}
+
 /// Maps a large object of `size` bytes aligned to `align` (a power of two).
 /// Null when the size cannot be met; the memory is zeroed.
 pub(crate) fn alloc(size: usize, align: usize) -> *mut u8 {
-    if align > MAX_ALIGN {
-        return ptr::null_mut();
-    }
-    let offset = LARGE_HEADER.max(align);
-    let Some(total) = size.checked_add(offset).and_then(|t| t.checked_add(os::OS_PAGE - 1)) else {
+    let Some(map_size) = map_size_for(size, align) else {
         return ptr::null_mut();
     };
-    let map_size = total & !(os::OS_PAGE - 1);
-    if map_size > isize::MAX as usize / 2 {
-        return ptr::null_mut();
-    }
     let base = os::map_aligned(map_size, SEGMENT_SIZE);
     if base.is_null() {
         return base;
@@ -35,8 +40,26 @@ pub(crate) fn alloc(size: usize, align: usize) -> *mut u8 {
     // SAFETY: `base` maps `map_size` bytes aligned to SEGMENT_SIZE, larger
     // than the header; the object starts `offset` bytes in.
     unsafe {
+        let offset = LARGE_HEADER.max(align);
         Segment::init_large(base, map_size, map_size - offset);
         base.add(offset)
+    }
+}
+
+/// Reuses the mapping of a freed large object for a new one of `size`
+/// bytes aligned to `align` (its memory is not zeroed).
+///
+/// # Safety
+/// `seg` is a dead large object's mapping owned by the caller, with
+/// `map_size >= map_size_for(size, align)`.
+pub(crate) unsafe fn reuse(seg: *mut Segment, size: usize, align: usize) -> *mut u8 {
+    let offset = LARGE_HEADER.max(align);
+    // SAFETY: the mapping is ours and large enough (caller's contract).
+    unsafe {
+        let map_size = (*seg).map_size;
+        debug_assert!(map_size >= offset + size);
+        Segment::init_large(seg.cast(), map_size, map_size - offset);
+        seg.cast::<u8>().add(offset)
     }
 }
 

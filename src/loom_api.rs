@@ -32,6 +32,20 @@ impl Arena {
     }
 }
 
+impl Arena {
+    /// Unmaps every abandoned segment and pooled heap of the arena; returns
+    /// the number of segments that still held blocks (0 unless blocks were
+    /// leaked).
+    ///
+    /// # Safety
+    /// No heap of this arena is live any more and none of its blocks is used
+    /// again.
+    pub unsafe fn release_all(&self) -> usize {
+        // SAFETY: forwarded.
+        unsafe { self.0.release_all() }
+    }
+}
+
 impl Default for Arena {
     fn default() -> Self {
         Self::new()
@@ -49,7 +63,8 @@ unsafe impl Send for HeapHandle {}
 impl HeapHandle {
     /// Creates a heap attached to `arena`, which must outlive it.
     pub fn new(arena: &Arena) -> Self {
-        let h = Heap::create(&arena.0, DEFAULT_PURGE_DELAY_MS);
+        // SAFETY: the model keeps the arena alive while its heaps are used.
+        let h = unsafe { Heap::create(&arena.0, DEFAULT_PURGE_DELAY_MS) };
         assert!(!h.is_null(), "out of memory creating a heap");
         HeapHandle(h)
     }
@@ -57,7 +72,8 @@ impl HeapHandle {
     /// Allocates `size` bytes (slab or large path); null on OOM.
     pub fn alloc(&self, size: usize) -> *mut u8 {
         if size > crate::size_class::SMALL_MAX {
-            return crate::large::alloc(size, 16);
+            // SAFETY: the heap is live and used by this thread only.
+            return unsafe { Heap::alloc_large(self.0, size, 16).0 };
         }
         // SAFETY: the heap is live and used by this thread only; the same
         // fast paths as the real entry points (direct table up to 1 KiB).

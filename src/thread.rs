@@ -57,7 +57,8 @@ pub(crate) fn current_or_create() -> *mut Heap {
         let r = unsafe { libc::pthread_key_create(ptr::addr_of_mut!(KEY), Some(on_thread_exit)) };
         KEY_OK.store(r == 0, Ordering::Relaxed);
     });
-    let heap = Heap::create(addr_of!(ARENA), DEFAULT_PURGE_DELAY_MS);
+    // SAFETY: ARENA is a static.
+    let heap = unsafe { Heap::create(addr_of!(ARENA), DEFAULT_PURGE_DELAY_MS) };
     if heap.is_null() {
         return heap;
     }

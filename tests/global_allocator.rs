@@ -96,3 +96,17 @@ fn threads_send_boxes_to_each_other() {
     }
     assert_eq!(count, 8 * 5000);
 }
+
+#[test]
+fn zeroed_large_blocks_are_zero_when_a_cached_mapping_is_reused() {
+    for round in 0..20usize {
+        let size = 100_000 + round * 4096;
+        let dirty = vec![0xEEu8; size];
+        drop(dirty);
+        let clean = vec![0u8; size];
+        assert!(clean.iter().all(|b| *b == 0), "round {round}");
+        let mut v = clean;
+        v.resize(size * 2, 0);
+        assert!(v.iter().all(|b| *b == 0));
+    }
+}

@@ -175,6 +175,8 @@ fn model_page_empties_during_remote_free() {
         }
     }
     heap.abandon();
+    // SAFETY: the only heap has exited and every block was freed.
+    assert_eq!(unsafe { arena.release_all() }, 0, "a block of the page was lost");
 }
 
 #[test]
@@ -232,6 +234,12 @@ fn model_abandon_and_adopt() {
     // SAFETY: live block of h3.
     unsafe { h3.free(p) };
     h3.abandon();
+    // SAFETY: every heap of the arena has exited and every block was freed.
+    let still_used = unsafe { arena.release_all() };
+    assert_eq!(
+        still_used, 0,
+        "segments still holding blocks after every block was freed"
+    );
     assert_eq!(os_mapped(), base, "segments or heaps leaked (or unmapped twice)");
 }
 
