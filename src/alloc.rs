@@ -59,8 +59,13 @@ fn malloc_medium(size: usize) -> *mut u8 {
 /// mapping): the block and whether it is known to be zeroed.
 #[cold]
 fn malloc_large(size: usize, align: usize) -> (*mut u8, bool) {
+    // The heap (created if this thread has none) caches freed mappings.
+    let heap = thread::current_or_create();
+    if heap.is_null() {
+        return (ptr::null_mut(), false);
+    }
     // SAFETY: the thread's own heap.
-    unsafe { Heap::alloc_large(thread::current(), size, align) }
+    unsafe { Heap::alloc_large(heap, size, align) }
 }
 
 #[cold]
