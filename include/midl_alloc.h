@@ -11,6 +11,7 @@
 #define MIDL_ALLOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,6 +26,45 @@ void  midl_user_free(void *pBuffer);
 
 /* Bytes usable in a live block (>= the size asked for); 0 for NULL. */
 size_t midl_alloc_usable_size(const void *pBuffer);
+
+/* ---- The RpcSs memory management package --------------------------------
+ * An allocation environment: every block allocated in it is freed at once by
+ * Disable. Threads share one through Get/SetThreadHandle. Where Windows
+ * raises an exception (the Ss forms), these return NULL or do nothing; the
+ * Sm forms report an RPC_STATUS. Misuse (no environment, a disabled or
+ * unknown handle, a pointer that is not a live block of the environment, a
+ * second Disable) gives RPC_S_INVALID_ARG and changes nothing. A thread must
+ * not use an environment while another thread disables it. */
+typedef int32_t RPC_STATUS;
+#define RPC_S_OK            0
+#define RPC_S_OUT_OF_MEMORY 14
+#define RPC_X_NO_MEMORY     RPC_S_OUT_OF_MEMORY
+#define RPC_S_INVALID_ARG   87
+
+typedef void *RPC_SS_THREAD_HANDLE;
+typedef void *RPC_CLIENT_ALLOC(size_t Size);
+typedef void  RPC_CLIENT_FREE(void *Ptr);
+
+void  RpcSsEnableAllocate(void);
+void  RpcSsDisableAllocate(void);
+void *RpcSsAllocate(size_t Size);
+void  RpcSsFree(void *NodeToFree);
+RPC_SS_THREAD_HANDLE RpcSsGetThreadHandle(void);
+void  RpcSsSetThreadHandle(RPC_SS_THREAD_HANDLE Id);
+void  RpcSsSetClientAllocFree(RPC_CLIENT_ALLOC *ClientAlloc, RPC_CLIENT_FREE *ClientFree);
+void  RpcSsSwapClientAllocFree(RPC_CLIENT_ALLOC *ClientAlloc, RPC_CLIENT_FREE *ClientFree,
+                               RPC_CLIENT_ALLOC **OldClientAlloc, RPC_CLIENT_FREE **OldClientFree);
+
+RPC_STATUS RpcSmEnableAllocate(void);
+RPC_STATUS RpcSmDisableAllocate(void);
+void      *RpcSmAllocate(size_t Size, RPC_STATUS *pStatus);
+RPC_STATUS RpcSmFree(void *NodeToFree);
+RPC_SS_THREAD_HANDLE RpcSmGetThreadHandle(RPC_STATUS *pStatus);
+RPC_STATUS RpcSmSetThreadHandle(RPC_SS_THREAD_HANDLE Id);
+RPC_STATUS RpcSmSetClientAllocFree(RPC_CLIENT_ALLOC *ClientAlloc, RPC_CLIENT_FREE *ClientFree);
+RPC_STATUS RpcSmSwapClientAllocFree(RPC_CLIENT_ALLOC *ClientAlloc, RPC_CLIENT_FREE *ClientFree,
+                                    RPC_CLIENT_ALLOC **OldClientAlloc, RPC_CLIENT_FREE **OldClientFree);
+RPC_STATUS RpcSmClientFree(void *pNodeToFree);
 
 #ifdef __cplusplus
 }

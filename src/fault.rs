@@ -20,6 +20,9 @@ pub enum Fault {
     /// An exiting thread publishes its abandoned segment before it has
     /// finished writing the segment's state.
     AbandonBeforeDone = 16,
+    /// An RpcSs early free checks and marks a block with a load and a store
+    /// instead of one CAS.
+    SsFreeLoadStore = 32,
 }
 
 #[cfg(loom)]

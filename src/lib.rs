@@ -19,6 +19,7 @@ mod large;
 mod os;
 mod page;
 mod remote;
+mod rpcss;
 mod segment;
 mod size_class;
 mod stats;
@@ -26,6 +27,8 @@ mod sync;
 
 #[cfg(not(loom))]
 mod alloc;
+#[cfg(not(loom))]
+pub mod environment;
 #[cfg(not(loom))]
 mod ffi;
 #[cfg(not(loom))]
@@ -37,7 +40,7 @@ mod thread;
 pub mod loom_api;
 
 #[cfg(not(loom))]
-pub use ffi::{midl_alloc_usable_size, midl_user_allocate, midl_user_free, MIDL_user_allocate, MIDL_user_free};
+pub use ffi::*;
 #[cfg(not(loom))]
 pub use global::{usable_size, AllocError, Allocation, MidlAlloc};
 pub use stats::{os_stats, OsStats};

@@ -102,6 +102,13 @@ impl<T: Linked> AtomicStack<T> {
         self.head.swap(ptr::null_mut(), order)
     }
 
+    /// The current first node (Acquire), for readers of a list whose nodes
+    /// are never removed while they read it.
+    #[inline]
+    pub(crate) fn head(&self) -> *mut T {
+        self.head.load(Ordering::Acquire)
+    }
+
     /// Whether the list looked empty (a hint: pushes may be under way).
     #[inline]
     pub(crate) fn is_empty_hint(&self) -> bool {

@@ -6,10 +6,10 @@
 //! closure-based API, so both builds share one source).
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::AtomicPtr;
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::AtomicPtr;
+pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
 
 pub(crate) use core::sync::atomic::Ordering;
 

@@ -74,3 +74,9 @@ fn c_contract_program_passes() {
     let out = compile_and_run("contract");
     assert!(out.contains("checks passed"), "{out}");
 }
+
+#[test]
+fn c_rpcss_program_passes() {
+    let out = compile_and_run("rpcss");
+    assert!(out.contains("checks passed"), "{out}");
+}
