@@ -165,3 +165,50 @@ impl Default for RemoteList {
         Self::new()
     }
 }
+
+/// The RpcSs environment registry (a small one per model).
+pub struct RpcRegistry(crate::rpcss::Registry);
+
+/// A thread's attachment to an RpcSs environment.
+pub struct RpcCursor(crate::rpcss::Cursor);
+
+// SAFETY: a cursor is plain data moved into the thread that uses it.
+unsafe impl Send for RpcCursor {}
+
+pub use crate::rpcss::{RPC_S_INVALID_ARG, RPC_S_OK};
+
+impl RpcRegistry {
+    pub fn new(capacity: u32) -> Self {
+        RpcRegistry(crate::rpcss::Registry::new(capacity).expect("map registry"))
+    }
+    pub fn enable(&self, c: &mut RpcCursor) -> i32 {
+        self.0.enable(&mut c.0)
+    }
+    pub fn disable(&self, c: &mut RpcCursor) -> i32 {
+        self.0.disable(&mut c.0)
+    }
+    pub fn allocate(&self, c: &mut RpcCursor, size: usize) -> Result<*mut u8, i32> {
+        self.0.allocate(&mut c.0, size)
+    }
+    pub fn free(&self, c: &mut RpcCursor, p: *mut u8) -> i32 {
+        self.0.free(&mut c.0, p)
+    }
+    pub fn set_thread_handle(&self, c: &mut RpcCursor, handle: u64) -> i32 {
+        self.0.set_thread_handle(&mut c.0, handle)
+    }
+    pub fn thread_handle(&self, c: &RpcCursor) -> u64 {
+        self.0.thread_handle(&c.0)
+    }
+}
+
+impl RpcCursor {
+    pub fn new() -> Self {
+        RpcCursor(crate::rpcss::Cursor::DETACHED)
+    }
+}
+
+impl Default for RpcCursor {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -446,6 +446,15 @@ impl Registry {
     }
 }
 
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let bytes = (self.capacity as usize * size_of::<Env>()).next_multiple_of(crate::os::OS_PAGE);
+        // SAFETY: the table was mapped by `new` and nothing refers to it once
+        // the registry is gone (the library's registry is a static).
+        unsafe { crate::os::unmap(self.slots.cast(), bytes) };
+    }
+}
+
 /// A 64-bit finaliser (splitmix64) for environment keys.
 fn mix(mut x: usize) -> usize {
     x ^= x >> 30;

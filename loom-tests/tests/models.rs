@@ -8,7 +8,10 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use midl_alloc::loom_api::{free_remote, os_mapped, set_fault, Arena, Fault, HeapHandle, RemoteList, NODE_BYTES};
+use midl_alloc::loom_api::{
+    free_remote, os_mapped, set_fault, Arena, Fault, HeapHandle, RemoteList, RpcCursor, RpcRegistry, NODE_BYTES,
+    RPC_S_INVALID_ARG, RPC_S_OK,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -252,4 +255,65 @@ fn abandoned_segments_are_adopted_and_released_once() {
 #[should_panic(expected = "Causality violation")]
 fn abandonment_fails_when_published_before_it_is_done() {
     check(Some(Fault::AbandonBeforeDone), 1, model_abandon_and_adopt);
+}
+
+// ---------------------------------------------------------------------------
+// 4. An RpcSs environment shared by two threads: one adds a chunk while the
+//    other walks the chunk list to free a block; both free the same block
+//    (exactly one may succeed); disable then releases every chunk once.
+
+fn model_shared_environment() {
+    let base = os_mapped();
+    let reg = Arc::new(RpcRegistry::new(2));
+    let mut main = RpcCursor::new();
+    assert_eq!(reg.enable(&mut main), RPC_S_OK);
+    let handle = reg.thread_handle(&main);
+    let shared = reg.allocate(&mut main, 32).unwrap() as usize;
+    let r2 = reg.clone();
+    let other = thread::spawn(move || {
+        let mut c = RpcCursor::new();
+        assert_eq!(r2.set_thread_handle(&mut c, handle), RPC_S_OK);
+        let own = r2.allocate(&mut c, 48).unwrap();
+        assert_eq!(r2.free(&mut c, own), RPC_S_OK);
+        r2.free(&mut c, shared as *mut u8)
+    });
+    thread::yield_now();
+    // A block too large for the shared chunk: a new chunk is pushed while
+    // the other thread may be walking the list.
+    let big = reg.allocate(&mut main, 8000).unwrap();
+    let mine = reg.free(&mut main, shared as *mut u8);
+    let theirs = other.join().unwrap();
+    let oks = [mine, theirs].iter().filter(|s| **s == RPC_S_OK).count();
+    assert_eq!(
+        oks, 1,
+        "the same block was freed {oks} times (statuses {mine}, {theirs})"
+    );
+    assert!([mine, theirs].contains(&RPC_S_INVALID_ARG));
+    assert_eq!(reg.free(&mut main, big), RPC_S_OK);
+    assert_eq!(reg.disable(&mut main), RPC_S_OK);
+    let mut again = RpcCursor::new();
+    assert_eq!(
+        reg.set_thread_handle(&mut again, handle),
+        RPC_S_INVALID_ARG,
+        "disabled handle still accepted"
+    );
+    drop(reg);
+    assert_eq!(os_mapped(), base, "chunks leaked or freed twice");
+}
+
+#[test]
+fn shared_environment_frees_each_block_once_and_releases_every_chunk() {
+    check(None, 10, model_shared_environment);
+}
+
+#[test]
+#[should_panic(expected = "the same block was freed 2 times")]
+fn shared_environment_fails_with_load_and_store_instead_of_cas() {
+    check(Some(Fault::SsFreeLoadStore), 1, model_shared_environment);
+}
+
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn shared_environment_fails_with_relaxed_chunk_publication() {
+    check(Some(Fault::PushRelaxed), 1, model_shared_environment);
 }
