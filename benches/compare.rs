@@ -168,6 +168,84 @@ fn bench_marshal<A: Allocator>(a: A, g: &mut BenchmarkGroup<'_, criterion::measu
 }
 
 // ---------------------------------------------------------------------------
+// Workload 1b: one call's parameters in a per-call environment released at
+// once, against the same call freed block by block.
+
+/// Allocates every parameter of `call` with `alloc` and writes it.
+fn fill_call(call: &Call, mut alloc: impl FnMut(usize) -> *mut u8, live: &mut Vec<*mut u8>) {
+    let mut take = |size: usize| {
+        let p = alloc(ndr(size));
+        assert!(!p.is_null());
+        // SAFETY: `p` has at least `size` bytes.
+        unsafe { std::ptr::write_bytes(p, 0xA5, size) };
+        live.push(p);
+    };
+    take(64);
+    for &s in &call.strings {
+        take(s);
+    }
+    if let Some(n) = call.array {
+        take(n);
+    }
+    for &r in &call.referents {
+        take(r);
+    }
+}
+
+const ENV_VARIANTS: [&str; 4] = [
+    "midl-alloc RpcSs environment",
+    "midl-alloc block by block",
+    "mimalloc heap (mi_heap_destroy)",
+    "system block by block",
+];
+
+fn bench_environments(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, calls: &[Call]) {
+    let mut live = Vec::with_capacity(32);
+    let mut i = 0;
+    g.bench_function(ENV_VARIANTS[0], |b| {
+        b.iter(|| {
+            assert_eq!(midl_alloc::RpcSmEnableAllocate(), 0);
+            fill_call(
+                &calls[i % calls.len()],
+                |n| midl_alloc::RpcSsAllocate(n).cast(),
+                &mut live,
+            );
+            live.clear();
+            assert_eq!(midl_alloc::RpcSmDisableAllocate(), 0);
+            i += 1;
+        })
+    });
+    g.bench_function(ENV_VARIANTS[1], |b| {
+        b.iter(|| {
+            marshal_call(Midl, &calls[i % calls.len()], &mut live);
+            i += 1;
+        })
+    });
+    g.bench_function(ENV_VARIANTS[2], |b| {
+        b.iter(|| {
+            // SAFETY: a fresh heap, used by this thread, destroyed at once.
+            unsafe {
+                let heap = libmimalloc_sys::mi_heap_new();
+                fill_call(
+                    &calls[i % calls.len()],
+                    |n| libmimalloc_sys::mi_heap_malloc(heap, n).cast(),
+                    &mut live,
+                );
+                live.clear();
+                libmimalloc_sys::mi_heap_destroy(heap);
+            }
+            i += 1;
+        })
+    });
+    g.bench_function(ENV_VARIANTS[3], |b| {
+        b.iter(|| {
+            marshal_call(System, &calls[i % calls.len()], &mut live);
+            i += 1;
+        })
+    });
+}
+
+// ---------------------------------------------------------------------------
 // Workload 2: allocate+free pairs of one size.
 
 const PAIR_SIZES: [usize; 9] = [16, 64, 256, 1024, 4096, 16384, 65536, 256 << 10, 1 << 20];
@@ -587,6 +665,28 @@ fn write_results(rows: &[Row], memory: &[(String, String, u64, u64)]) {
             chart.push((r.label.clone(), [m / mi, 1.0, s / mi]));
         }
     }
+    let _ = writeln!(md, "\n## Per-call environments (RpcSs)\n");
+    let _ = writeln!(
+        md,
+        "One unmarshalled call (the marshalling path's shapes) allocated in an environment released at once, against the same call freed block by block.\n"
+    );
+    let _ = writeln!(md, "| variant | calls/s | relative to the midl-alloc environment |");
+    let _ = writeln!(md, "|---|---:|---:|");
+    let env_t: Vec<Option<f64>> = ENV_VARIANTS
+        .iter()
+        .map(|v| mean_ns("environment", v).map(|ns| 1e9 / ns))
+        .collect();
+    for (v, t) in ENV_VARIANTS.iter().zip(&env_t) {
+        let rel = match (env_t[0], t) {
+            (Some(base), Some(x)) => format!("{:.2}", x / base),
+            _ => "n/a".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {v} | {} | {rel} |",
+            t.map_or("n/a".into(), |x| format!("{:.2} M", x / 1e6))
+        );
+    }
     let _ = writeln!(md, "\n## Memory\n");
     let _ = writeln!(
         md,
@@ -689,6 +789,12 @@ fn main() {
             label: "marshalling path (call)".into(),
             unit: "calls",
         });
+    }
+    {
+        let mut g = c.benchmark_group("environment");
+        g.throughput(Throughput::Elements(1));
+        bench_environments(&mut g, &calls);
+        g.finish();
     }
     for size in PAIR_SIZES {
         let group = format!("pair_{size}");
