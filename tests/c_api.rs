@@ -45,6 +45,8 @@ fn compile_and_run(name: &str) -> String {
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-pthread"])
         .arg("-I")
         .arg(root.join("include"))
+        .arg("-I")
+        .arg(root.join("tests/c"))
         .arg(root.join("tests/c").join(format!("{name}.c")))
         .arg("-o")
         .arg(&out)

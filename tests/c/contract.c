@@ -1,6 +1,7 @@
 /* The SPEC.md contract, checked from C against include/midl_alloc.h and the
  * shared library. Exits non-zero with a message on the first failure. */
 #include "midl_alloc.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -8,15 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
 
 static int checks;
 

@@ -2,6 +2,7 @@
  * shared library: environments, early frees, misuse, client alloc/free, and
  * an environment shared by several threads. */
 #include "midl_alloc.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -9,15 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
 
 static int checks;
 
