@@ -770,7 +770,11 @@ fn main() {
         child(&spec);
         return;
     }
-    let smoke = std::env::args().any(|a| a == "--test");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let smoke = args.iter().any(|a| a == "--test");
+    // A filtered or profiling run measures only part of the workloads:
+    // it writes no results (the table would mix in older estimates).
+    let partial = args.iter().any(|a| a == "--profile-time") || args.iter().any(|a| !a.starts_with('-'));
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
@@ -834,6 +838,9 @@ fn main() {
     threaded!("churn", "thread churn, Larson (replacement)", "ops", churn);
     c.final_summary();
 
+    if partial && !smoke {
+        return;
+    }
     if smoke {
         for (w, _) in MEMORY_WORKLOADS {
             for a in NAMES {

@@ -17,7 +17,7 @@ use crate::page::{Page, Role};
 use crate::remote::{AtomicStack, Linked};
 use crate::segment::{segment_of, Segment, SegmentKind, SEGMENT_SIZE};
 use crate::size_class::{block_size, direct_slots_of, DIRECT_SLOTS, NUM_CLASSES, SMALL_PAGE_BLOCK_MAX};
-use crate::sync::{Ordering, UnsafeCell};
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 use crate::{fault, stats};
 use core::mem::size_of;
 use core::ptr::{self, addr_of_mut};
@@ -29,6 +29,8 @@ pub(crate) const DEFAULT_PURGE_DELAY_MS: u64 = 100;
 const SEGMENT_CACHE_MAX: usize = 2;
 /// Full pages examined for remote frees before a fresh page is taken.
 const FULL_SCAN: usize = 8;
+/// Empty segments the arena's shared pool keeps (beyond them, unmapped).
+const EMPTY_POOL_MAX: usize = 8;
 /// Freed large objects a heap keeps for reuse (until the purge delay).
 const LARGE_CACHE_SLOTS: usize = 8;
 /// Most bytes of large objects a heap keeps cached.
@@ -40,6 +42,10 @@ const LARGE_CACHE_BYTES: usize = 64 << 20;
 pub(crate) struct Arena {
     pub(crate) abandoned: AtomicStack<Segment>,
     pub(crate) heaps: AtomicStack<Heap>,
+    /// Empty segments any heap may take (bounded by EMPTY_POOL_MAX), so
+    /// threads reuse each other's memory instead of faulting in fresh pages.
+    empty: AtomicStack<Segment>,
+    empty_len: AtomicUsize,
 }
 
 impl Arena {
@@ -48,6 +54,8 @@ impl Arena {
         Arena {
             abandoned: AtomicStack::new(),
             heaps: AtomicStack::new(),
+            empty: AtomicStack::new(),
+            empty_len: AtomicUsize::new(0),
         }
     }
 
@@ -56,6 +64,8 @@ impl Arena {
         Arena {
             abandoned: AtomicStack::new(),
             heaps: AtomicStack::new(),
+            empty: AtomicStack::new(),
+            empty_len: AtomicUsize::new(0),
         }
     }
 }
@@ -83,6 +93,12 @@ impl Arena {
                     in_use |= (*page).local(|l| l.in_use && l.used() > 0);
                 }
                 leaked += in_use as usize;
+                os::unmap(seg.cast(), (*seg).map_size);
+                seg = next;
+            }
+            let mut seg = self.empty.take_all();
+            while !seg.is_null() {
+                let next = Segment::next(seg);
                 os::unmap(seg.cast(), (*seg).map_size);
                 seg = next;
             }
@@ -585,11 +601,17 @@ impl Heap {
                 c = next;
             }
             let _ = now;
+            let pooled = Heap::take_empty(heap, kind);
+            if !pooled.is_null() {
+                Heap::link_segment(heap, pooled);
+                (*heap).seg_hint[k] = pooled;
+                return pooled;
+            }
             let base = os::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
             if base.is_null() {
                 return ptr::null_mut();
             }
-            let seg = Segment::init(base, kind, heap);
+            let seg = Segment::init(base, kind, heap, false);
             Heap::link_segment(heap, seg);
             (*heap).seg_hint[k] = seg;
             seg
@@ -667,8 +689,102 @@ impl Heap {
                 (*heap).cache = seg;
                 (*heap).cache_len += 1;
             } else {
-                os::unmap(seg.cast(), (*seg).map_size);
+                Heap::give_empty(heap, seg);
             }
+        }
+    }
+
+    /// Hands an empty segment (on none of the heap's lists) to the arena's
+    /// pool, or unmaps it when the pool is full.
+    unsafe fn give_empty(heap: *mut Heap, seg: *mut Segment) {
+        // SAFETY: the segment is empty and ours; the Release push hands it
+        // (and its state) to whichever heap takes it.
+        unsafe {
+            let arena = (*heap).arena;
+            if (*arena).empty_len.load(Ordering::Relaxed) >= EMPTY_POOL_MAX {
+                os::unmap(seg.cast(), (*seg).map_size);
+                return;
+            }
+            (*arena).empty_len.fetch_add(1, Ordering::Relaxed);
+            (*seg).owner.store(ptr::null_mut(), Ordering::Relaxed);
+            (*arena).empty.push(seg);
+        }
+    }
+
+    /// Takes an empty segment from the arena's pool for a page of `kind`
+    /// (one of that kind if there is one, else another set up anew), or
+    /// null. Takes the whole pool and pushes the rest back: no ABA.
+    unsafe fn take_empty(heap: *mut Heap, kind: SegmentKind) -> *mut Segment {
+        // SAFETY: the Acquire take makes the giving heaps' writes visible;
+        // the segments are then ours until pushed back (Release).
+        unsafe {
+            let arena = (*heap).arena;
+            if (*arena).empty.is_empty_hint() {
+                return ptr::null_mut();
+            }
+            let first = (*arena).empty.take_all();
+            if first.is_null() {
+                return first;
+            }
+            // Pick one of `kind`, else the first; unlink it from the chain.
+            let (mut prev, mut cur) = (ptr::null_mut::<Segment>(), first);
+            let (mut pick_prev, mut pick) = (ptr::null_mut::<Segment>(), first);
+            while !cur.is_null() {
+                if (*cur).kind == kind {
+                    (pick_prev, pick) = (prev, cur);
+                    break;
+                }
+                prev = cur;
+                cur = Segment::next(cur);
+            }
+            let after = Segment::next(pick);
+            let rest = if pick_prev.is_null() {
+                after
+            } else {
+                Segment::set_next(pick_prev, after);
+                first
+            };
+            if !rest.is_null() {
+                let mut last = rest;
+                while !Segment::next(last).is_null() {
+                    last = Segment::next(last);
+                }
+                (*arena).empty.push_chain(rest, last);
+            }
+            (*arena).empty_len.fetch_sub(1, Ordering::Relaxed);
+            if (*pick).kind != kind {
+                // Set up for the other kind; what its pages held is unknown,
+                // so every page counts as dirty.
+                return Segment::init(pick.cast(), kind, heap, true);
+            }
+            (*pick).owner.store(heap, Ordering::Relaxed);
+            pick
+        }
+    }
+
+    /// Purges the free pages of pooled empty segments that waited `delay`.
+    unsafe fn purge_pool(heap: *mut Heap, now: u64, delay: u64) {
+        // SAFETY: as in take_empty: the taken segments are ours until pushed
+        // back.
+        unsafe {
+            let arena = (*heap).arena;
+            if (*arena).empty.is_empty_hint() {
+                return;
+            }
+            let first = (*arena).empty.take_all();
+            if first.is_null() {
+                return;
+            }
+            let mut last = first;
+            loop {
+                Heap::purge_free_pages(last, now, delay);
+                let next = Segment::next(last);
+                if next.is_null() {
+                    break;
+                }
+                last = next;
+            }
+            (*arena).empty.push_chain(first, last);
         }
     }
 
@@ -698,12 +814,13 @@ impl Heap {
                         Segment::local(prev, |l| l.next = next);
                     }
                     (*heap).cache_len -= 1;
-                    os::unmap(c.cast(), (*c).map_size);
+                    Heap::give_empty(heap, c);
                 } else {
                     prev = c;
                 }
                 c = next;
             }
+            Heap::purge_pool(heap, now, delay);
         }
     }
 
@@ -805,12 +922,12 @@ impl Heap {
             }
             Heap::drain_queue(heap, addr_of_mut!((*heap).full), now);
             Heap::trim_large_cache(heap, u64::MAX, 0);
-            // Empty cached segments go to the arena too, for the next heap
-            // to reuse instead of mapping fresh ones.
+            // Empty cached segments go to the arena's pool, for the next
+            // heap to reuse instead of mapping fresh ones.
             let mut c = (*heap).cache;
             while !c.is_null() {
                 let next = Segment::local(c, |l| l.next);
-                Heap::link_segment(heap, c);
+                Heap::give_empty(heap, c);
                 c = next;
             }
             (*heap).cache = ptr::null_mut();

@@ -123,13 +123,14 @@ impl Segment {
     }
 
     /// Writes a fresh header for a small or medium segment into the mapping
-    /// at `base` and returns it, owned by `owner`. Page memory that was
-    /// purged or never touched counts as clean.
+    /// at `base` and returns it, owned by `owner`. With `dirty` false the
+    /// page memory is fresh from the OS (zero); with `dirty` true nothing is
+    /// assumed about it.
     ///
     /// # Safety
     /// `base` maps `SEGMENT_SIZE` bytes aligned to `SEGMENT_SIZE` that
     /// nothing else refers to.
-    pub(crate) unsafe fn init(base: *mut u8, kind: SegmentKind, owner: *mut Heap) -> *mut Segment {
+    pub(crate) unsafe fn init(base: *mut u8, kind: SegmentKind, owner: *mut Heap, dirty: bool) -> *mut Segment {
         debug_assert!(kind != SegmentKind::Large);
         const {
             assert!(
@@ -161,7 +162,11 @@ impl Segment {
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
             });
             for i in 0..count as usize {
-                Segment::page(seg, i).write(Page::new(base.add(i << shift)));
+                let page = Segment::page(seg, i);
+                page.write(Page::new(base.add(i << shift)));
+                if dirty {
+                    (*page).local(|l| l.dirty = 1 << shift);
+                }
             }
         }
         seg

@@ -110,3 +110,26 @@ fn zeroed_large_blocks_are_zero_when_a_cached_mapping_is_reused() {
         assert!(v.iter().all(|b| *b == 0));
     }
 }
+
+#[test]
+fn zeroed_blocks_are_zero_in_segments_reused_for_another_size_range() {
+    // A thread dirties medium blocks (segments of 512 KiB pages) and exits:
+    // its empty segments go to the shared pool. Small zeroed allocations on
+    // another thread may then get such a segment set up for small pages.
+    for _ in 0..4 {
+        std::thread::spawn(|| {
+            let v: Vec<Vec<u8>> = (0..400).map(|_| vec![0xFFu8; 20_000]).collect();
+            drop(v);
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn(|| {
+            let v: Vec<Vec<u8>> = (0..40_000).map(|i| vec![0u8; 16 + i % 2000]).collect();
+            for (i, b) in v.iter().enumerate() {
+                assert!(b.iter().all(|x| *x == 0), "block {i} of {} bytes not zero", b.len());
+            }
+        })
+        .join()
+        .unwrap();
+    }
+}
