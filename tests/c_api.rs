@@ -82,3 +82,9 @@ fn c_rpcss_program_passes() {
     let out = compile_and_run("rpcss");
     assert!(out.contains("checks passed"), "{out}");
 }
+
+#[test]
+fn c_out_of_memory_program_passes() {
+    let out = compile_and_run("oom");
+    assert!(out.contains("checks passed"), "{out}");
+}
