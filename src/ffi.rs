@@ -71,6 +71,9 @@ type RpcClientAlloc = Option<env::ClientAlloc>;
 type RpcClientFree = Option<env::ClientFree>;
 
 /// Writes `s` through a status out-pointer that may be NULL.
+///
+/// # Safety
+/// `out` is NULL or valid for a write.
 unsafe fn put_status(out: *mut RpcStatus, s: RpcStatus) {
     if !out.is_null() {
         // SAFETY: a non-NULL out-pointer is valid (caller's contract).

@@ -228,6 +228,9 @@ impl Heap {
 
     /// Takes a heap's memory from the arena's pool: the whole pool at once
     /// (no single-node pop, so no ABA), the rest pushed back.
+    ///
+    /// # Safety
+    /// `arena` is live.
     unsafe fn from_pool(arena: *const Arena) -> *mut Heap {
         // SAFETY: nodes of the pool are free heaps, acquired by take_all.
         unsafe {
@@ -261,6 +264,10 @@ impl Heap {
     }
 
     /// Makes `page` the current page of `class` (in both tables).
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread; `page`
+    /// is its sentinel or a page of `class` on its queue; `class < NUM_CLASSES`.
     unsafe fn set_current(heap: *mut Heap, class: usize, page: *mut Page) {
         // SAFETY: the heap is owned by the calling thread.
         unsafe {
@@ -369,6 +376,10 @@ impl Heap {
 
     /// Frees a large object: kept in the heap's cache for reuse (until the
     /// purge delay passes) when there is room, else unmapped.
+    ///
+    /// # Safety
+    /// `heap` is the calling thread's heap (possibly the empty heap); `seg`
+    /// is the header of a dead large object nobody uses again.
     #[cold]
     unsafe fn free_large(heap: *mut Heap, seg: *mut Segment) {
         // SAFETY: the object is dead and its mapping ours; the heap is the
@@ -390,6 +401,9 @@ impl Heap {
 
     /// Unmaps cached large objects older than `delay` (all with `delay` 0
     /// and `now` u64::MAX).
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
     unsafe fn trim_large_cache(heap: *mut Heap, now: u64, delay: u64) {
         // SAFETY: cached mappings are the heap's.
         unsafe {
@@ -406,6 +420,10 @@ impl Heap {
 
     /// The owner freed a block and the page became unused or sits on the
     /// full list.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread and
+    /// `page` is one of its pages.
     #[cold]
     unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
         // SAFETY: `page` belongs to `heap`, owned by the calling thread.
@@ -447,6 +465,9 @@ impl Heap {
         }
     }
 
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread;
+    /// `class < NUM_CLASSES`.
     unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
         // SAFETY: all pages and segments reached here are owned by `heap`,
         // which the calling thread owns.
@@ -507,6 +528,9 @@ impl Heap {
     /// Examines up to `limit` pages of the full list (all when `limit` is
     /// `usize::MAX`): pages freed into go back to their class queue, unused
     /// ones are retired.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
     unsafe fn scan_full(heap: *mut Heap, limit: usize, now: u64) {
         // SAFETY: pages on the full list belong to `heap`.
         unsafe {
@@ -539,6 +563,10 @@ impl Heap {
 
     /// Takes a free page from an owned segment (or a new one) and sets it up
     /// for `class`.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread;
+    /// `class < NUM_CLASSES`.
     unsafe fn new_page(heap: *mut Heap, class: usize, now: u64) -> *mut Page {
         let bs = block_size(class);
         let kind = if bs <= SMALL_PAGE_BLOCK_MAX {
@@ -564,6 +592,9 @@ impl Heap {
         }
     }
 
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread;
+    /// `kind` is small or medium.
     unsafe fn segment_with_free_page(heap: *mut Heap, kind: SegmentKind, now: u64) -> *mut Segment {
         // SAFETY: segments on the heap's lists belong to it.
         unsafe {
@@ -618,6 +649,9 @@ impl Heap {
         }
     }
 
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread; `seg`
+    /// is owned by it and on none of its lists.
     unsafe fn link_segment(heap: *mut Heap, seg: *mut Segment) {
         // SAFETY: `seg` is owned by `heap` and on none of its lists.
         unsafe {
@@ -633,6 +667,9 @@ impl Heap {
         }
     }
 
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread; `seg`
+    /// is on its segment list.
     unsafe fn unlink_segment(heap: *mut Heap, seg: *mut Segment) {
         // SAFETY: `seg` is on `heap`'s segment list.
         unsafe {
@@ -655,6 +692,10 @@ impl Heap {
 
     /// Returns an unused page (on no queue) to its segment. Returns true when
     /// the segment has no page in use left.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread; `page`
+    /// is one of its pages, on no queue, with `used() == 0` after `collect`.
     unsafe fn retire_page(heap: *mut Heap, page: *mut Page, now: u64) -> bool {
         // SAFETY: the page and its segment belong to `heap`; `used == 0`
         // (checked by the callers) proves no block of it is out.
@@ -675,6 +716,10 @@ impl Heap {
     }
 
     /// An owned segment has no page in use: keep it for reuse or unmap it.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread; `seg`
+    /// is on its segment list with no page in use.
     unsafe fn release_segment(heap: *mut Heap, seg: *mut Segment, now: u64) {
         // SAFETY: `seg` is owned by `heap`, on its segment list, with no page
         // in use, so no other thread can reach it.
@@ -696,6 +741,10 @@ impl Heap {
 
     /// Hands an empty segment (on none of the heap's lists) to the arena's
     /// pool, or unmaps it when the pool is full.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread; `seg`
+    /// is an empty segment of it on none of its lists.
     unsafe fn give_empty(heap: *mut Heap, seg: *mut Segment) {
         // SAFETY: the segment is empty and ours; the Release push hands it
         // (and its state) to whichever heap takes it.
@@ -714,6 +763,10 @@ impl Heap {
     /// Takes an empty segment from the arena's pool for a page of `kind`
     /// (one of that kind if there is one, else another set up anew), or
     /// null. Takes the whole pool and pushes the rest back: no ABA.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread;
+    /// `kind` is small or medium.
     unsafe fn take_empty(heap: *mut Heap, kind: SegmentKind) -> *mut Segment {
         // SAFETY: the Acquire take makes the giving heaps' writes visible;
         // the segments are then ours until pushed back (Release).
@@ -763,6 +816,9 @@ impl Heap {
     }
 
     /// Purges the free pages of pooled empty segments that waited `delay`.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
     unsafe fn purge_pool(heap: *mut Heap, now: u64, delay: u64) {
         // SAFETY: as in take_empty: the taken segments are ours until pushed
         // back.
@@ -790,6 +846,9 @@ impl Heap {
 
     /// Periodic work from the slow path: collect full pages, return retired
     /// pages and cached segments that waited long enough to the OS.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
     unsafe fn maintain(heap: *mut Heap, now: u64) {
         // SAFETY: everything reached belongs to `heap`.
         unsafe {
@@ -825,6 +884,9 @@ impl Heap {
     }
 
     /// Purges the free pages of `seg` retired at least `delay` ms ago.
+    ///
+    /// # Safety
+    /// The calling thread owns `seg` (a small or medium segment).
     unsafe fn purge_free_pages(seg: *mut Segment, now: u64, delay: u64) {
         // SAFETY: `seg` is owned by the caller; free pages hold no live data.
         unsafe {
@@ -848,6 +910,9 @@ impl Heap {
     }
 
     /// Adopts every abandoned segment. Returns whether there were any.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
     unsafe fn adopt(heap: *mut Heap, now: u64) -> bool {
         // SAFETY: the Acquire swap in take_all makes the abandoning thread's
         // writes to the segments visible; from then on they are ours.
@@ -869,6 +934,9 @@ impl Heap {
         }
     }
 
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread; `seg`
+    /// was just taken from the arena's abandoned list.
     unsafe fn adopt_segment(heap: *mut Heap, seg: *mut Segment, now: u64) {
         // SAFETY: the segment was acquired from the abandoned list.
         unsafe {
@@ -961,6 +1029,10 @@ impl Heap {
 
     /// Collects every page of queue `q`, retiring the unused ones (and
     /// releasing segments left empty); the rest stay in use, unlinked.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread; `q`
+    /// is one of its queues.
     unsafe fn drain_queue(heap: *mut Heap, q: *mut PageQueue, now: u64) {
         // SAFETY: pages on the heap's queues belong to it.
         unsafe {
@@ -1006,6 +1078,8 @@ impl Linked for Heap {
     }
 }
 
+/// # Safety
+/// The calling thread owns the queue and the page, which is on no queue.
 unsafe fn queue_push_front(q: *mut PageQueue, page: *mut Page) {
     // SAFETY: the caller owns the queue and the page, which is on no queue.
     unsafe {
@@ -1023,6 +1097,8 @@ unsafe fn queue_push_front(q: *mut PageQueue, page: *mut Page) {
     }
 }
 
+/// # Safety
+/// The calling thread owns the queue and the page, which is on no queue.
 unsafe fn queue_push_back(q: *mut PageQueue, page: *mut Page) {
     // SAFETY: the caller owns the queue and the page, which is on no queue.
     unsafe {
@@ -1040,6 +1116,8 @@ unsafe fn queue_push_back(q: *mut PageQueue, page: *mut Page) {
     }
 }
 
+/// # Safety
+/// The calling thread owns the queue and the page, which is on it.
 unsafe fn queue_remove(q: *mut PageQueue, page: *mut Page) {
     // SAFETY: the caller owns the queue and `page` is on it.
     unsafe {
