@@ -21,17 +21,18 @@ fn registry() -> Option<&'static Registry> {
 }
 
 thread_local! {
-    static CURSOR: Cell<Cursor> = const { Cell::new(Cursor::DETACHED) };
+    static CURSOR: core::cell::UnsafeCell<Cursor> = const { core::cell::UnsafeCell::new(Cursor::DETACHED) };
 }
 
 fn with_cursor<R>(f: impl FnOnce(&Registry, &mut Cursor) -> R, none: R) -> R {
     let Some(reg) = registry() else {
         return none;
     };
-    let mut cur = CURSOR.get();
-    let r = f(reg, &mut cur);
-    CURSOR.set(cur);
-    r
+    CURSOR.with(|c| {
+        // SAFETY: the cursor is this thread's alone, and `f` (registry code)
+        // never re-enters this module, so the reference is unique.
+        f(reg, unsafe { &mut *c.get() })
+    })
 }
 
 /// A failed RpcSs call: the `RPC_STATUS` it reports.
@@ -120,7 +121,8 @@ fn disable_handle(h: ThreadHandle) -> Result<(), RpcError> {
     let Some(reg) = registry() else {
         return Err(RpcError(RPC_S_OUT_OF_MEMORY));
     };
-    if CURSOR.get().handle == h.0.get() {
+    // SAFETY: a plain read of this thread's own cursor.
+    if CURSOR.with(|c| unsafe { (*c.get()).handle }) == h.0.get() {
         return status(with_cursor(|r, c| r.disable(c), RPC_S_OUT_OF_MEMORY));
     }
     status(reg.disable_handle(h.0.get()))

@@ -253,8 +253,7 @@ impl Registry {
         };
         let env = self.slot(i);
         let seed = self.seed.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        env.key
-            .store(mix(seed ^ crate::os::now_ms() as usize ^ i as usize), Ordering::Relaxed);
+        env.key.store(mix(seed ^ i as usize), Ordering::Relaxed);
         let generation = env.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
         debug_assert!(generation & 1 == 1);
         *cur = Cursor {
