@@ -7,9 +7,12 @@
 //!
 //! Layers, bottom up: `sync` (atomics facade, loom-switchable), `os`
 //! (mappings), `size_class`, `remote` (lock-free remote-free list), `page`,
-//! `segment`, `heap` (per-thread heap), `large`, `thread` (thread-local heap
-//! and thread exit), `alloc` (entry dispatch), and the front ends `ffi` and
-//! `global`.
+//! `segment`, `heap` (per-thread heap and the arena's shared lists),
+//! `large`, `thread` (thread-local heap and thread exit), `alloc` (entry
+//! dispatch), `rpcss` (RpcSs allocation environments) and `environment`
+//! (their thread-attached front end), and the front ends `ffi` (C exports)
+//! and `global` (`GlobalAlloc`, [`Allocation`]). `stats` counts OS memory;
+//! `fault` holds the deliberate faults of the loom expected-failure tests.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
