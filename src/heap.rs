@@ -844,8 +844,9 @@ impl Heap {
         }
     }
 
-    /// Periodic work from the slow path: collect full pages, return retired
-    /// pages and cached segments that waited long enough to the OS.
+    /// Periodic work from the slow path: adopt abandoned segments, collect
+    /// full pages, return retired pages and cached segments that waited long
+    /// enough to the OS.
     ///
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread.
@@ -854,6 +855,9 @@ impl Heap {
         unsafe {
             let delay = (*heap).purge_delay_ms;
             (*heap).next_maintenance_ms = now + delay;
+            // Segments left by exited threads: their blocks freed since can
+            // only go back to the OS once some heap owns them again.
+            Heap::adopt(heap, now);
             Heap::scan_full(heap, usize::MAX, now);
             Heap::trim_large_cache(heap, now, delay);
             let mut seg = (*heap).segments;

@@ -1,0 +1,73 @@
+//! Memory goes back to the OS without a background thread: a thread
+//! allocates 64 MiB and exits while its blocks are alive; another thread
+//! frees them all (remote frees into abandoned segments); within about a
+//! second of ordinary activity the resident set drops back near where it
+//! started. Its own test binary: RSS is process-wide.
+
+use midl_alloc::{MIDL_user_allocate, MIDL_user_free};
+use std::time::{Duration, Instant};
+
+const ACTIVITY: [usize; 4] = [24, 200, 3000, 20_000];
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn memory_freed_after_the_owner_exited_goes_back_to_the_os() {
+    // Warm up this thread's heap and every size class the activity below
+    // uses, so that activity never needs a fresh page: reclaiming the
+    // burst is then up to the heap's periodic maintenance alone.
+    for size in ACTIVITY {
+        let p = MIDL_user_allocate(size);
+        // SAFETY: freed once.
+        unsafe { MIDL_user_free(p) };
+    }
+    let base = rss_kib();
+    let blocks: Vec<usize> = std::thread::spawn(|| {
+        (0..65_536)
+            .map(|_| {
+                let p = MIDL_user_allocate(1000).cast::<u8>();
+                // SAFETY: 1000 bytes, touched so they are resident.
+                unsafe { std::ptr::write_bytes(p, 0x5A, 1000) };
+                p as usize
+            })
+            .collect()
+    })
+    .join()
+    .unwrap();
+    let peak = rss_kib();
+    assert!(
+        peak > base + 50_000,
+        "the burst should be resident: {base} -> {peak} KiB"
+    );
+    for p in blocks {
+        // SAFETY: live blocks, freed once (remotely: their owner exited).
+        unsafe { MIDL_user_free(p as *mut _) };
+    }
+    // Ordinary activity on this thread for up to two seconds.
+    let start = Instant::now();
+    let mut now_rss = rss_kib();
+    while start.elapsed() < Duration::from_secs(2) && now_rss > base + 8_192 {
+        for size in ACTIVITY {
+            for _ in 0..64 {
+                let p = MIDL_user_allocate(size);
+                // SAFETY: freed once.
+                unsafe { MIDL_user_free(p) };
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        now_rss = rss_kib();
+    }
+    let took = start.elapsed();
+    assert!(
+        now_rss <= base + 8_192,
+        "RSS {now_rss} KiB after {took:?}: started at {base}, peaked at {peak} (want within 8 MiB of the start)"
+    );
+    eprintln!("RSS {base} -> {peak} -> {now_rss} KiB in {took:?}");
+}
