@@ -569,15 +569,17 @@ fn criterion_dir() -> PathBuf {
     target.join("criterion")
 }
 
-/// Mean time per iteration in ns, from criterion's estimates.
-fn mean_ns(group: &str, alloc: &str) -> Option<f64> {
+/// Median time per iteration in ns, from criterion's estimates (the
+/// median of the samples: one sample slowed by the noisy machine moves it
+/// less than the mean).
+fn median_ns(group: &str, alloc: &str) -> Option<f64> {
     let path = criterion_dir()
         .join(group)
         .join(alloc)
         .join("new")
         .join("estimates.json");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
+    v["median"]["point_estimate"].as_f64()
 }
 
 fn machine() -> String {
@@ -618,7 +620,7 @@ fn write_results(rows: &[Row], memory: &[(String, String, u64, u64)]) {
     let _ = writeln!(md, "Machine: {}.  ", machine());
     let _ = writeln!(
         md,
-        "Command: `cargo bench --bench compare` (criterion means; HTML report in target/criterion/report)."
+        "Command: `cargo bench --bench compare` (criterion medians of 10 samples; HTML report in target/criterion/report)."
     );
     let _ = writeln!(
         md,
@@ -636,7 +638,10 @@ fn write_results(rows: &[Row], memory: &[(String, String, u64, u64)]) {
     let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|");
     let mut chart = Vec::new();
     for r in rows {
-        let t: Vec<Option<f64>> = NAMES.iter().map(|a| mean_ns(&r.group, a).map(|ns| 1e9 / ns)).collect();
+        let t: Vec<Option<f64>> = NAMES
+            .iter()
+            .map(|a| median_ns(&r.group, a).map(|ns| 1e9 / ns))
+            .collect();
         let fmt = |x: Option<f64>| {
             x.map_or("n/a".into(), |v| {
                 if v >= 1e6 {
@@ -674,7 +679,7 @@ fn write_results(rows: &[Row], memory: &[(String, String, u64, u64)]) {
     let _ = writeln!(md, "|---|---:|---:|");
     let env_t: Vec<Option<f64>> = ENV_VARIANTS
         .iter()
-        .map(|v| mean_ns("environment", v).map(|ns| 1e9 / ns))
+        .map(|v| median_ns("environment", v).map(|ns| 1e9 / ns))
         .collect();
     for (v, t) in ENV_VARIANTS.iter().zip(&env_t) {
         let rel = match (env_t[0], t) {
