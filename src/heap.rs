@@ -238,14 +238,7 @@ impl Heap {
             if first.is_null() {
                 return first;
             }
-            let rest = Heap::next(first);
-            if !rest.is_null() {
-                let mut last = rest;
-                while !Heap::next(last).is_null() {
-                    last = Heap::next(last);
-                }
-                (*arena).heaps.push_chain(rest, last);
-            }
+            (*arena).heaps.push_list(Heap::next(first));
             first
         }
     }
@@ -797,13 +790,7 @@ impl Heap {
                 Segment::set_next(pick_prev, after);
                 first
             };
-            if !rest.is_null() {
-                let mut last = rest;
-                while !Segment::next(last).is_null() {
-                    last = Segment::next(last);
-                }
-                (*arena).empty.push_chain(rest, last);
-            }
+            (*arena).empty.push_list(rest);
             (*arena).empty_len.fetch_sub(1, Ordering::Relaxed);
             if (*pick).kind != kind {
                 // Set up for the other kind; what its pages held is unknown,
@@ -1057,16 +1044,6 @@ impl Heap {
             }
             *q = EMPTY_QUEUE;
         }
-    }
-
-    /// Sets how long retired memory waits before going back to the OS.
-    ///
-    /// # Safety
-    /// `heap` is a live heap owned by the calling thread.
-    #[allow(dead_code)]
-    pub(crate) unsafe fn set_purge_delay(heap: *mut Heap, ms: u64) {
-        // SAFETY: owner-only field.
-        unsafe { (*heap).purge_delay_ms = ms.max(1) };
     }
 }
 

@@ -87,6 +87,25 @@ impl<T: Linked> AtomicStack<T> {
         }
     }
 
+    /// Pushes back a detached chain starting at `first` (null: nothing),
+    /// finding its last node by walking it.
+    ///
+    /// # Safety
+    /// As for `push_chain`: the chain is the caller's and in no other list.
+    pub(crate) unsafe fn push_list(&self, first: *mut T) {
+        if first.is_null() {
+            return;
+        }
+        let mut last = first;
+        // SAFETY: the chain is owned by the caller (contract).
+        unsafe {
+            while !T::next(last).is_null() {
+                last = T::next(last);
+            }
+            self.push_chain(first, last);
+        }
+    }
+
     /// Detaches and returns the whole list (null if empty). Skips the
     /// read-modify-write when the list looks empty.
     #[inline]

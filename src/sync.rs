@@ -41,17 +41,6 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-/// Tells the scheduler (loom's, under `cfg(loom)`) that this thread is
-/// spinning and cannot progress until another one does.
-#[inline]
-#[allow(dead_code)]
-pub(crate) fn spin_hint() {
-    #[cfg(loom)]
-    loom::thread::yield_now();
-    #[cfg(not(loom))]
-    core::hint::spin_loop();
-}
-
 /// A statistics counter: relaxed increments that order nothing, so it stays
 /// a plain `core` atomic even under loom (which cannot have `static` atomics
 /// and has nothing to check in a counter no protocol reads).
