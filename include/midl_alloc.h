@@ -27,6 +27,41 @@ void  midl_user_free(void *pBuffer);
 /* Bytes usable in a live block (>= the size asked for); 0 for NULL. */
 size_t midl_alloc_usable_size(const void *pBuffer);
 
+/* ---- Statistics ----------------------------------------------------------
+ * One row per size class (block_size > 0), then one for large objects
+ * (block_size == 0). Counts are exact for the calling thread and for exited
+ * threads; another live thread's most recent blocks (about one page run per
+ * class) are counted at its next slow path. A block freed by another thread
+ * counts as freed once the page's owner has collected it. MIDL_ALLOC_STATS=1
+ * in the environment prints the table to stderr at exit. */
+#define MIDL_ALLOC_CLASS_ROWS 90
+
+struct midl_alloc_class_stats {
+    uint64_t block_size;   /* bytes; 0 for the large-object row */
+    uint64_t allocated;    /* blocks handed out since start */
+    uint64_t freed;        /* blocks freed since start */
+    uint64_t live;         /* allocated - freed */
+    uint64_t peak;         /* highest live seen */
+    uint64_t remote_frees; /* of freed: by a thread other than the owner */
+};
+
+struct midl_alloc_stats {
+    uint64_t os_reserved;        /* bytes mapped from the OS now */
+    uint64_t os_committed;       /* of those, bytes not given back (upper bound of resident) */
+    uint64_t os_returned;        /* bytes given back with MADV_DONTNEED since start */
+    uint64_t segments_abandoned; /* segments left by exited threads with live blocks */
+    uint64_t segments_adopted;   /* of those, taken over by live threads */
+    uint32_t class_count;        /* MIDL_ALLOC_CLASS_ROWS */
+    uint32_t reserved_;
+    struct midl_alloc_class_stats classes[MIDL_ALLOC_CLASS_ROWS];
+};
+
+/* Fills *out; returns 0, or -1 if out is NULL. */
+int midl_alloc_get_stats(struct midl_alloc_stats *out);
+/* Writes the statistics as a table to file descriptor fd (2: stderr),
+ * without allocating. */
+void midl_alloc_print_stats(int fd);
+
 /* ---- The RpcSs memory management package --------------------------------
  * An allocation environment: every block allocated in it is freed at once by
  * Disable. Threads share one through Get/SetThreadHandle. Where Windows

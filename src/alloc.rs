@@ -24,6 +24,14 @@ fn small_size(size: usize, align: usize) -> Option<usize> {
     (s <= SMALL_MAX).then_some(s)
 }
 
+/// A block about to be returned to a caller: checked mode records it live.
+#[inline(always)]
+fn handed_out(p: *mut u8) -> *mut u8 {
+    #[cfg(feature = "checked")]
+    crate::check::allocated(p);
+    p
+}
+
 /// Allocates `size` bytes, 16-byte aligned (8 below 16 bytes). Null when
 /// the memory cannot be supplied.
 #[inline(always)]
@@ -32,11 +40,11 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
         // SAFETY: the thread's own heap; the slot of a size up to 1 KiB.
         let p = unsafe { Heap::try_alloc_direct(thread::current(), direct_slot(size)) };
         if !p.is_null() {
-            return p;
+            return handed_out(p);
         }
-        malloc_slow(size)
+        handed_out(malloc_slow(size))
     } else {
-        malloc_medium(size)
+        handed_out(malloc_medium(size))
     }
 }
 
@@ -85,7 +93,7 @@ fn malloc_slow(size: usize) -> *mut u8 {
 pub(crate) fn malloc_aligned(size: usize, align: usize) -> *mut u8 {
     match small_size(size, align) {
         Some(s) => malloc(s),
-        None => malloc_large(size, align.max(16)).0,
+        None => handed_out(malloc_large(size, align.max(16)).0),
     }
 }
 
@@ -99,7 +107,7 @@ pub(crate) fn malloc_zeroed(size: usize, align: usize) -> *mut u8 {
             // SAFETY: a reused mapping with at least `size` bytes.
             unsafe { ptr::write_bytes(p, 0, size) };
         }
-        return p;
+        return handed_out(p);
     };
     let class = class_of(s);
     let heap = thread::current();
@@ -109,7 +117,7 @@ pub(crate) fn malloc_zeroed(size: usize, align: usize) -> *mut u8 {
         if Heap::next_is_zero(heap, class) {
             let p = Heap::try_alloc(heap, class);
             p.cast::<usize>().write(0);
-            return p;
+            return handed_out(p);
         }
         let p = malloc(s);
         if !p.is_null() {
@@ -125,6 +133,10 @@ pub(crate) fn malloc_zeroed(size: usize, align: usize) -> *mut u8 {
 /// `p` is non-null, was returned by this allocator, and is not used again.
 #[inline(always)]
 pub(crate) unsafe fn free(p: *mut u8) {
+    #[cfg(feature = "checked")]
+    if crate::config::checked() {
+        crate::check::freeing(p);
+    }
     // SAFETY: forwarded.
     unsafe { Heap::free(thread::current(), p) }
 }
@@ -134,6 +146,17 @@ pub(crate) unsafe fn free(p: *mut u8) {
 /// # Safety
 /// `p` is non-null, was returned by this allocator, and is live.
 pub(crate) unsafe fn usable_size(p: *const u8) -> usize {
+    #[cfg(feature = "checked")]
+    if crate::config::checked() {
+        crate::check::in_use(p, "usable_size");
+    }
+    // SAFETY: forwarded.
+    unsafe { usable_size_unchecked(p) }
+}
+
+/// # Safety
+/// As for [`usable_size`].
+unsafe fn usable_size_unchecked(p: *const u8) -> usize {
     let seg = segment_of(p);
     // SAFETY: a live block's segment header and page descriptor are live,
     // and a page's class is only written (by `Page::init`) while none of its
@@ -155,9 +178,13 @@ pub(crate) unsafe fn usable_size(p: *const u8) -> usize {
 /// `p` is non-null, live, returned by this allocator with alignment `align`
 /// and at least `old_size` usable bytes.
 pub(crate) unsafe fn realloc(p: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
+    #[cfg(feature = "checked")]
+    if crate::config::checked() {
+        crate::check::in_use(p, "realloc");
+    }
     // SAFETY: forwarded from the caller.
     unsafe {
-        let usable = usable_size(p);
+        let usable = usable_size_unchecked(p);
         if new_size <= usable && new_size >= usable / 2 {
             return p;
         }

@@ -58,6 +58,56 @@ pub unsafe extern "C" fn midl_alloc_usable_size(p: *const c_void) -> usize {
     unsafe { alloc::usable_size(p.cast()) }
 }
 
+/// `struct midl_alloc_stats` (see [`crate::Stats`]).
+#[repr(C)]
+pub struct midl_alloc_stats {
+    pub os_reserved: u64,
+    pub os_committed: u64,
+    pub os_returned: u64,
+    pub segments_abandoned: u64,
+    pub segments_adopted: u64,
+    pub class_count: u32,
+    pub reserved_: u32,
+    pub classes: [crate::ClassStats; crate::CLASS_ROWS],
+}
+
+const _: () = assert!(crate::CLASS_ROWS == 90, "MIDL_ALLOC_CLASS_ROWS in include/midl_alloc.h");
+
+/// `int midl_alloc_get_stats(struct midl_alloc_stats *out)`: fills `out`
+/// with the statistics (the calling thread's pending counts included);
+/// returns 0, or -1 when `out` is NULL.
+///
+/// # Safety
+/// `out` is NULL or valid for writing one `struct midl_alloc_stats`.
+#[no_mangle]
+pub unsafe extern "C" fn midl_alloc_get_stats(out: *mut midl_alloc_stats) -> i32 {
+    if out.is_null() {
+        return -1;
+    }
+    let s = crate::stats();
+    // SAFETY: `out` is valid for writes (caller's contract).
+    unsafe {
+        out.write(midl_alloc_stats {
+            os_reserved: s.os.mapped as u64,
+            os_committed: s.os.committed as u64,
+            os_returned: s.os.purged as u64,
+            segments_abandoned: s.os.segments_abandoned as u64,
+            segments_adopted: s.os.segments_adopted as u64,
+            class_count: crate::CLASS_ROWS as u32,
+            reserved_: 0,
+            classes: s.classes,
+        })
+    };
+    0
+}
+
+/// `void midl_alloc_print_stats(int fd)`: writes the statistics as a table
+/// to file descriptor `fd`, without allocating.
+#[no_mangle]
+pub extern "C" fn midl_alloc_print_stats(fd: i32) {
+    crate::print_stats(fd);
+}
+
 // ---------------------------------------------------------------------------
 // The RpcSs / RpcSm memory management package (see `environment`). The Ss
 // forms report failure by NULL or not at all (where Windows raises); the Sm

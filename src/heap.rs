@@ -18,7 +18,7 @@ use crate::remote::{AtomicStack, Linked};
 use crate::segment::{segment_of, Segment, SegmentKind, SEGMENT_SIZE};
 use crate::size_class::{block_size, direct_slots_of, DIRECT_SLOTS, NUM_CLASSES, SMALL_PAGE_BLOCK_MAX};
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
-use crate::{fault, stats};
+use crate::{check, fault, stats};
 use core::mem::size_of;
 use core::ptr::{self, addr_of_mut};
 
@@ -93,12 +93,14 @@ impl Arena {
                     in_use |= (*page).local(|l| l.in_use && l.used() > 0);
                 }
                 leaked += in_use as usize;
+                forget_decommitted(seg);
                 os::unmap(seg.cast(), (*seg).map_size);
                 seg = next;
             }
             let mut seg = self.empty.take_all();
             while !seg.is_null() {
                 let next = Segment::next(seg);
+                forget_decommitted(seg);
                 os::unmap(seg.cast(), (*seg).map_size);
                 seg = next;
             }
@@ -151,8 +153,19 @@ pub(crate) struct Heap {
     pool_next: UnsafeCell<*mut Heap>,
     purge_delay_ms: u64,
     next_maintenance_ms: u64,
+    /// Key the free lists of this heap's new pages are encoded with.
+    key: usize,
     /// The sentinel the `pages` slots point at when a class has no page.
     empty: Page,
+}
+
+/// A non-zero free-list key from a process secret and a heap address
+/// (splitmix64's finaliser, so neighbouring heaps get unrelated keys).
+fn free_list_key(secret: u64, addr: usize) -> usize {
+    let mut z = secret ^ (addr as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as usize | 1
 }
 
 /// Bytes mapped for one heap.
@@ -182,16 +195,18 @@ impl Heap {
             pool_next: UnsafeCell::new(ptr::null_mut()),
             purge_delay_ms: DEFAULT_PURGE_DELAY_MS,
             next_maintenance_ms: 0,
+            key: 0,
             empty: Page::new(ptr::null_mut()),
         }
     }
 
     /// Initialises a heap in memory from the arena's pool, or mapped fresh.
-    /// Null when the OS has no memory.
+    /// Its free-list key is derived from `secret` and its address. Null when
+    /// the OS has no memory.
     ///
     /// # Safety
     /// `arena` is live and outlives the heap.
-    pub(crate) unsafe fn create(arena: *const Arena, purge_delay_ms: u64) -> *mut Heap {
+    pub(crate) unsafe fn create(arena: *const Arena, purge_delay_ms: u64, secret: u64) -> *mut Heap {
         // SAFETY: the arena is live (caller's contract).
         let mut heap = unsafe { Heap::from_pool(arena) };
         if heap.is_null() {
@@ -220,6 +235,7 @@ impl Heap {
                 pool_next: UnsafeCell::new(ptr::null_mut()),
                 purge_delay_ms: purge_delay_ms.max(1),
                 next_maintenance_ms: os::now_ms() + purge_delay_ms.max(1),
+                key: free_list_key(secret, heap as usize),
                 empty: Page::new(ptr::null_mut()),
             });
         }
@@ -332,6 +348,7 @@ impl Heap {
         // the descriptor is live; the push hands the block to the owner.
         unsafe {
             if (*seg).kind == SegmentKind::Large {
+                stats::record_large(-1);
                 crate::large::free(seg);
                 return;
             }
@@ -359,12 +376,17 @@ impl Heap {
                     if !seg.is_null() && (*seg).map_size >= need && (*seg).map_size - need <= need / 2 {
                         (*heap).large_cache[i] = ptr::null_mut();
                         (*heap).large_cached_bytes -= (*seg).map_size;
+                        stats::record_large(1);
                         return (crate::large::reuse(seg, size, align), false);
                     }
                 }
             }
         }
-        (crate::large::alloc(size, align), true)
+        let p = crate::large::alloc(size, align);
+        if !p.is_null() {
+            stats::record_large(1);
+        }
+        (p, true)
     }
 
     /// Frees a large object: kept in the heap's cache for reuse (until the
@@ -378,6 +400,7 @@ impl Heap {
         // SAFETY: the object is dead and its mapping ours; the heap is the
         // calling thread's.
         unsafe {
+            stats::record_large(-1);
             let size = (*seg).map_size;
             if (*heap).live && (*heap).large_cached_bytes + size <= LARGE_CACHE_BYTES {
                 if let Some(slot) = (*heap).large_cache.iter().position(|s| s.is_null()) {
@@ -472,6 +495,7 @@ impl Heap {
             let sentinel = addr_of_mut!((*heap).empty);
             let old = (*heap).pages[class];
             if old != sentinel {
+                count(old);
                 (*old).set_role(Role::Queued);
             }
             Heap::set_current(heap, class, sentinel);
@@ -580,7 +604,12 @@ impl Heap {
                 i
             });
             let page = Segment::page(seg, i);
-            (*page).init(class, bs, 1usize << (*seg).page_shift);
+            let size = 1usize << (*seg).page_shift;
+            check::page_set_up(seg, i, bs);
+            if (*page).init(class, bs, size, (*heap).key) {
+                stats::OS_DECOMMITTED.add(-(size as i64));
+                Segment::local(seg, |l| l.decommitted -= size);
+            }
             page
         }
     }
@@ -636,6 +665,7 @@ impl Heap {
                 return ptr::null_mut();
             }
             let seg = Segment::init(base, kind, heap, false);
+            check::segment_mapped(seg);
             Heap::link_segment(heap, seg);
             (*heap).seg_hint[k] = seg;
             seg
@@ -695,6 +725,7 @@ impl Heap {
         unsafe {
             let seg = segment_of(page.cast());
             let i = (page as usize - Segment::page(seg, 0) as usize) / size_of::<Page>();
+            count(page);
             (*page).reset(now);
             if (*heap).next_maintenance_ms == 0 {
                 (*heap).next_maintenance_ms = now + (*heap).purge_delay_ms;
@@ -744,6 +775,8 @@ impl Heap {
         unsafe {
             let arena = (*heap).arena;
             if (*arena).empty_len.load(Ordering::Relaxed) >= EMPTY_POOL_MAX {
+                forget_decommitted(seg);
+                check::segment_unmapped(seg);
                 os::unmap(seg.cast(), (*seg).map_size);
                 return;
             }
@@ -794,7 +827,8 @@ impl Heap {
             (*arena).empty_len.fetch_sub(1, Ordering::Relaxed);
             if (*pick).kind != kind {
                 // Set up for the other kind; what its pages held is unknown,
-                // so every page counts as dirty.
+                // so every page counts as dirty (and as committed).
+                forget_decommitted(pick);
                 return Segment::init(pick.cast(), kind, heap, true);
             }
             (*pick).owner.store(heap, Ordering::Relaxed);
@@ -891,10 +925,15 @@ impl Heap {
                     (*page).local(|l| l.retired_at != 0 && l.dirty != 0 && now.saturating_sub(l.retired_at) >= delay);
                 if due {
                     os::purge((*page).start, size);
-                    (*page).local(|l| {
+                    let newly = (*page).local(|l| {
                         l.dirty = 0;
                         l.retired_at = 0;
+                        !core::mem::replace(&mut l.decommitted, true)
                     });
+                    if newly {
+                        stats::OS_DECOMMITTED.add(size as i64);
+                        Segment::local(seg, |l| l.decommitted += size);
+                    }
                 }
             }
         }
@@ -939,6 +978,7 @@ impl Heap {
                     continue;
                 }
                 (*page).collect();
+                count(page);
                 let (class, used, room) = (*page).local(|l| {
                     l.prev = ptr::null_mut();
                     l.next = ptr::null_mut();
@@ -1018,6 +1058,31 @@ impl Heap {
         }
     }
 
+    /// Moves the counts of every page of the heap to the process-wide
+    /// statistics (for a reader on the heap's own thread).
+    ///
+    /// # Safety
+    /// `heap` is the calling thread's heap (possibly the empty heap).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) unsafe fn flush_counts(heap: *mut Heap) {
+        // SAFETY: pages on the heap's queues belong to it.
+        unsafe {
+            if !(*heap).live {
+                return;
+            }
+            let queues = (*heap).queues.iter().chain(core::iter::once(&(*heap).full));
+            for q in queues {
+                let mut page = q.first;
+                while !page.is_null() {
+                    // Blocks other threads freed count once collected.
+                    (*page).collect();
+                    count(page);
+                    page = (*page).local(|l| l.next);
+                }
+            }
+        }
+    }
+
     /// Collects every page of queue `q`, retiring the unused ones (and
     /// releasing segments left empty); the rest stay in use, unlinked.
     ///
@@ -1031,6 +1096,7 @@ impl Heap {
             while !page.is_null() {
                 let next = (*page).local(|l| l.next);
                 (*page).collect();
+                count(page);
                 (*page).set_role(Role::Queued);
                 let used = (*page).local(|l| {
                     l.prev = ptr::null_mut();
@@ -1056,6 +1122,29 @@ impl Linked for Heap {
     unsafe fn set_next(this: *mut Self, next: *mut Self) {
         // SAFETY: `this` is a free heap owned by the caller.
         unsafe { (*this).pool_next.with_mut(|p| *p = next) }
+    }
+}
+
+/// Drops a segment's given-back bytes from the statistics before it is
+/// unmapped or set up anew.
+///
+/// # Safety
+/// The calling thread owns `seg`, a small or medium segment.
+unsafe fn forget_decommitted(seg: *mut Segment) {
+    // SAFETY: owner-only access (caller's contract).
+    let bytes = unsafe { Segment::local(seg, |l| core::mem::take(&mut l.decommitted)) };
+    stats::OS_DECOMMITTED.add(-(bytes as i64));
+}
+
+/// Moves a page's counts to the process-wide statistics.
+///
+/// # Safety
+/// The calling thread owns the page, which is in use.
+unsafe fn count(page: *mut Page) {
+    // SAFETY: forwarded.
+    unsafe {
+        let c = (*page).take_counts();
+        stats::record((*page).local(|l| l.class as usize), c);
     }
 }
 

@@ -2,8 +2,8 @@
 //! finds the header by masking like any other block, and unmapped on free
 //! from whichever thread frees it (a large object has no owning heap).
 
-use crate::os;
 use crate::segment::{Segment, SEGMENT_SIZE};
+use crate::{check, os};
 use core::ptr;
 
 /// Header room before a large object: keeps the object 64-byte aligned.
@@ -41,7 +41,8 @@ pub(crate) fn alloc(size: usize, align: usize) -> *mut u8 {
     // than the header; the object starts `offset` bytes in.
     unsafe {
         let offset = LARGE_HEADER.max(align);
-        Segment::init_large(base, map_size, map_size - offset);
+        let seg = Segment::init_large(base, map_size, map_size - offset);
+        check::segment_mapped(seg);
         base.add(offset)
     }
 }
@@ -69,5 +70,8 @@ pub(crate) unsafe fn reuse(seg: *mut Segment, size: usize, align: usize) -> *mut
 /// `seg` is the header of a live large object that is never used again.
 pub(crate) unsafe fn free(seg: *mut Segment) {
     // SAFETY: the object owns its whole mapping.
-    unsafe { os::unmap(seg.cast(), (*seg).map_size) }
+    unsafe {
+        check::segment_unmapped(seg);
+        os::unmap(seg.cast(), (*seg).map_size)
+    }
 }

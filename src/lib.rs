@@ -16,12 +16,14 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod check;
 mod fault;
 mod heap;
 mod large;
 mod os;
 mod page;
 mod remote;
+mod report;
 mod rpcss;
 mod segment;
 mod size_class;
@@ -30,6 +32,8 @@ mod sync;
 
 #[cfg(not(loom))]
 mod alloc;
+#[cfg(not(loom))]
+mod config;
 #[cfg(not(loom))]
 pub mod environment;
 #[cfg(not(loom))]
@@ -46,7 +50,24 @@ pub mod loom_api;
 pub use ffi::*;
 #[cfg(not(loom))]
 pub use global::{usable_size, AllocError, Allocation, MidlAlloc};
-pub use stats::{os_stats, OsStats};
+pub use stats::{os_stats, ClassStats, OsStats, Stats, CLASS_ROWS};
+
+/// Reads the allocator's statistics, after moving the calling thread's
+/// pending counts to them (see [`Stats`] for what other threads' counts
+/// include).
+#[cfg(not(loom))]
+pub fn stats() -> Stats {
+    // SAFETY: the calling thread's own heap.
+    unsafe { heap::Heap::flush_counts(thread::current()) };
+    stats::snapshot()
+}
+
+/// Writes [`stats`] as a table to file descriptor `fd` (2: standard error),
+/// without allocating.
+#[cfg(not(loom))]
+pub fn print_stats(fd: i32) {
+    stats::print(&stats(), fd);
+}
 
 /// Largest request served from slab pages; larger ones are mapped directly.
 pub const SMALL_MAX: usize = size_class::SMALL_MAX;

@@ -64,7 +64,7 @@ impl HeapHandle {
     /// Creates a heap attached to `arena`, which must outlive it.
     pub fn new(arena: &Arena) -> Self {
         // SAFETY: the model keeps the arena alive while its heaps are used.
-        let h = unsafe { Heap::create(&arena.0, DEFAULT_PURGE_DELAY_MS) };
+        let h = unsafe { Heap::create(&arena.0, DEFAULT_PURGE_DELAY_MS, 0x5eed) };
         assert!(!h.is_null(), "out of memory creating a heap");
         HeapHandle(h)
     }

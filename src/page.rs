@@ -8,9 +8,10 @@
 //! no other thread holds, or is in the middle of freeing, a block of the
 //! page, and the owner may retire it.
 
-use crate::fault;
 use crate::remote::{AtomicStack, Linked};
+use crate::segment::SEGMENT_SHIFT;
 use crate::sync::UnsafeCell;
+use crate::{fault, report};
 use core::ptr;
 
 /// A free block: its first word links it into a free list.
@@ -36,6 +37,30 @@ impl Block {
     }
 }
 
+impl Block {
+    /// Writes an owner-list link: `next` encoded with the page's key, so a
+    /// stray write into a freed block cannot plant a usable pointer, and the
+    /// decoded value is checked before it is followed.
+    ///
+    /// # Safety
+    /// As for [`Block::init`].
+    #[inline(always)]
+    pub(crate) unsafe fn init_keyed(this: *mut Block, next: *mut Block, key: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { Block::init(this, (next as usize ^ key) as *mut Block) }
+    }
+
+    /// Reads an owner-list link written by [`Block::init_keyed`] with `key`.
+    ///
+    /// # Safety
+    /// `this` is a free block on one of the caller's owner lists.
+    #[inline(always)]
+    pub(crate) unsafe fn next_keyed(this: *mut Block, key: usize) -> *mut Block {
+        // SAFETY: forwarded from the caller.
+        (unsafe { Block::next(this) } as usize ^ key) as *mut Block
+    }
+}
+
 impl Linked for Block {
     #[inline(always)]
     unsafe fn next(this: *mut Self) -> *mut Self {
@@ -50,6 +75,17 @@ impl Linked for Block {
         // SAFETY: the caller owns the free block `this`.
         unsafe { Block::init(this, next) }
     }
+}
+
+/// The decoded link `next` of free block `b` leaves `b`'s segment: the end
+/// of the list (null), or a corrupted link.
+#[cold]
+#[inline(never)]
+fn list_end(b: *mut Block, next: *mut Block, key: usize) -> *mut Block {
+    if !next.is_null() {
+        report::corrupt_free_list(b.cast(), next as usize ^ key);
+    }
+    next
 }
 
 /// The part of a page that only its owning heap's thread touches.
@@ -82,6 +118,23 @@ pub(crate) struct PageLocal {
     pub(crate) next: *mut Page,
     /// When the page was retired (ms, coarse clock); 0 if nothing to purge.
     pub(crate) retired_at: u64,
+    /// The page's memory was given back to the OS and not used since.
+    pub(crate) decommitted: bool,
+    /// Key the owner lists' links are encoded with (see `Block::init_keyed`).
+    key: usize,
+    /// Statistics since the last `take_counts`: blocks handed out, `used()`
+    /// at that time, and remote frees collected.
+    allocs: u32,
+    counted_used: u32,
+    remote: u32,
+}
+
+/// What a page did since its counts were last taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) allocs: u32,
+    pub(crate) frees: u32,
+    pub(crate) remote: u32,
 }
 
 /// Where a page stands in its heap, which decides when a local free must
@@ -131,6 +184,11 @@ impl PageLocal {
             prev: ptr::null_mut(),
             next: ptr::null_mut(),
             retired_at: 0,
+            decommitted: false,
+            key: 0,
+            allocs: 0,
+            counted_used: 0,
+            remote: 0,
         }
     }
 }
@@ -228,8 +286,16 @@ impl Page {
             self.local(|l| {
                 let b = l.free;
                 if !b.is_null() {
-                    l.free = Block::next(b);
+                    let mut next = Block::next_keyed(b, l.key);
+                    // One test covers both "null" and "outside this
+                    // segment"; only a list's last block goes on to the
+                    // null check, out of line.
+                    if (next as usize ^ b as usize) >> SEGMENT_SHIFT != 0 {
+                        next = list_end(b, next, l.key);
+                    }
+                    l.free = next;
                     l.credit += 1;
+                    l.allocs += 1;
                 }
                 b.cast()
             })
@@ -249,7 +315,7 @@ impl Page {
         unsafe {
             self.local(|l| {
                 let b = p.cast::<Block>();
-                Block::init(b, l.local_free);
+                Block::init_keyed(b, l.local_free, l.key);
                 l.local_free = b;
                 l.credit -= 1;
                 l.credit < 0 || (fault::injected(fault::Fault::RetireIgnoresRemote) && l.used() == 1)
@@ -258,11 +324,12 @@ impl Page {
     }
 
     /// Sets the page up for blocks of `class`. Its memory is `page_size`
-    /// bytes at `start`.
+    /// bytes at `start`; its free lists are encoded with `key` (non-zero).
+    /// Returns whether the page's memory had been given back to the OS.
     ///
     /// # Safety
     /// The caller's thread owns the page and the page is not in use.
-    pub(crate) unsafe fn init(&self, class: usize, block_size: usize, page_size: usize) {
+    pub(crate) unsafe fn init(&self, class: usize, block_size: usize, page_size: usize, key: usize) -> bool {
         debug_assert!(self.thread_free.is_empty_hint());
         // SAFETY: owner-only access to an unused page.
         unsafe {
@@ -282,6 +349,34 @@ impl Page {
                 l.prev = ptr::null_mut();
                 l.next = ptr::null_mut();
                 l.retired_at = 0;
+                l.key = key;
+                l.allocs = 0;
+                l.counted_used = 0;
+                l.remote = 0;
+                core::mem::replace(&mut l.decommitted, false)
+            })
+        }
+    }
+
+    /// Takes the page's statistics since the last call.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page.
+    pub(crate) unsafe fn take_counts(&self) -> Counts {
+        // SAFETY: owner-only access.
+        unsafe {
+            self.local(|l| {
+                let used = l.used();
+                // used == counted_used + allocs - frees
+                let c = Counts {
+                    allocs: l.allocs,
+                    frees: (l.counted_used + l.allocs).wrapping_sub(used),
+                    remote: l.remote,
+                };
+                l.allocs = 0;
+                l.remote = 0;
+                l.counted_used = used;
+                c
             })
         }
     }
@@ -306,6 +401,9 @@ impl Page {
                 if remote.is_null() {
                     return 0;
                 }
+                // Re-link the remote chain (plain links) with the owner's key,
+                // checking each link stays inside the page.
+                let span = (l.reserved * l.block_size) as usize;
                 let mut n = 1u32;
                 let mut tail = remote;
                 loop {
@@ -313,13 +411,18 @@ impl Page {
                     if next.is_null() {
                         break;
                     }
+                    if (next as usize).wrapping_sub(self.start as usize) >= span {
+                        report::corrupt_free_list(tail.cast(), next as usize);
+                    }
+                    Block::init_keyed(tail, next, l.key);
                     tail = next;
                     n += 1;
                 }
-                Block::set_next(tail, l.free);
+                Block::init_keyed(tail, l.free, l.key);
                 l.free = remote;
                 l.free_is_zero = false;
                 l.credit -= n as i32;
+                l.remote += n;
                 n
             })
         }
@@ -351,7 +454,7 @@ impl Page {
                     } else {
                         l.free
                     };
-                    Block::init(b, next);
+                    Block::init_keyed(b, next, l.key);
                 }
                 l.free_is_zero = l.free.is_null() && first_off >= l.dirty as usize;
                 l.free = first.cast();

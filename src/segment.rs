@@ -54,6 +54,8 @@ pub(crate) struct SegmentLocal {
     pub(crate) next: *mut Segment,
     /// When the segment became empty (for the cache of empty segments).
     pub(crate) emptied_at: u64,
+    /// Bytes of its pages given back to the OS and not used since.
+    pub(crate) decommitted: usize,
 }
 
 #[repr(C)]
@@ -71,6 +73,9 @@ pub(crate) struct Segment {
     pub(crate) local: UnsafeCell<SegmentLocal>,
     /// Link in the arena's list of abandoned segments.
     abandoned_next: UnsafeCell<*mut Segment>,
+    /// Checked mode: the segment's map of live blocks (see `check`); null
+    /// otherwise. Kept when the segment is set up anew.
+    pub(crate) check_map: AtomicPtr<u8>,
 }
 
 // SAFETY: the shared fields are atomic or immutable after set-up; `local`
@@ -142,8 +147,14 @@ impl Segment {
         let count = (SEGMENT_SIZE >> shift) as u32;
         let seg = base.cast::<Segment>();
         // SAFETY: the caller hands over the whole mapping; the header and the
-        // descriptors lie inside page 0.
+        // descriptors lie inside page 0. A segment set up anew (`dirty`) had
+        // a header, whose live-block map (all clear: nothing is live) stays.
         unsafe {
+            let check_map = if dirty {
+                (*seg).check_map.load(Ordering::Relaxed)
+            } else {
+                ptr::null_mut()
+            };
             seg.write(Segment {
                 owner: AtomicPtr::new(owner),
                 kind,
@@ -158,8 +169,10 @@ impl Segment {
                     prev: ptr::null_mut(),
                     next: ptr::null_mut(),
                     emptied_at: 0,
+                    decommitted: 0,
                 }),
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
+                check_map: AtomicPtr::new(check_map),
             });
             for i in 0..count as usize {
                 let page = Segment::page(seg, i);
@@ -195,11 +208,23 @@ impl Segment {
                     prev: ptr::null_mut(),
                     next: ptr::null_mut(),
                     emptied_at: 0,
+                    decommitted: 0,
                 }),
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
+                check_map: AtomicPtr::new(ptr::null_mut()),
             });
         }
         seg
+    }
+
+    /// Large objects: the first byte of the object (checked mode).
+    ///
+    /// # Safety
+    /// `this` is a live large segment.
+    #[cfg_attr(not(feature = "checked"), allow(dead_code))]
+    pub(crate) unsafe fn large_start(this: *mut Segment) -> *mut u8 {
+        // SAFETY: the object ends at the mapping's end (see `large`).
+        unsafe { this.cast::<u8>().add((*this).map_size - (*this).large_usable) }
     }
 
     /// Runs `f` on the owner-only state.

@@ -66,3 +66,39 @@ impl RelaxedCounter {
         self.0.load(Ordering::Relaxed)
     }
 }
+
+/// A statistics gauge that can go up and down and remembers its highest
+/// value; relaxed like [`RelaxedCounter`] and for the same reasons.
+pub(crate) struct RelaxedGauge {
+    value: core::sync::atomic::AtomicI64,
+    peak: core::sync::atomic::AtomicI64,
+}
+
+impl RelaxedGauge {
+    pub(crate) const fn new() -> Self {
+        Self {
+            value: core::sync::atomic::AtomicI64::new(0),
+            peak: core::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// Adds `delta` (possibly negative) and raises the peak to the result.
+    #[inline]
+    pub(crate) fn add(&self, delta: i64) {
+        let now = self.value.fetch_add(delta, Ordering::Relaxed) + delta;
+        if delta > 0 {
+            self.peak.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> i64 {
+        self.value.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn peak(&self) -> i64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+}

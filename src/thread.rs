@@ -7,8 +7,9 @@
 //! later destructors allocate again, a new heap is made and the key's
 //! destructor runs again (glibc repeats up to PTHREAD_DESTRUCTOR_ITERATIONS).
 
-use crate::heap::{Arena, Heap, DEFAULT_PURGE_DELAY_MS};
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::config;
+use crate::heap::{Arena, Heap};
+use crate::sync::{AtomicU32, Ordering};
 use core::cell::Cell;
 use core::ptr::{self, addr_of};
 use std::sync::Once;
@@ -36,26 +37,6 @@ static KEY_ONCE: Once = Once::new();
 static mut KEY: libc::pthread_key_t = 0;
 /// Whether KEY was created (a flag, ordered by KEY_ONCE, not a protocol).
 static KEY_OK: AtomicU32 = AtomicU32::new(0);
-/// How long retired memory waits before going back to the OS
-/// (`MIDL_ALLOC_PURGE_DELAY_MS`, read once; a setting, not a protocol).
-static PURGE_DELAY_MS: AtomicU64 = AtomicU64::new(DEFAULT_PURGE_DELAY_MS);
-
-/// A decimal environment variable, read without allocating (getenv).
-fn env_u64(name: &core::ffi::CStr) -> Option<u64> {
-    // SAFETY: getenv with a NUL-terminated name; the result is NULL or a
-    // NUL-terminated string that stays valid while we read it (nothing here
-    // changes the environment).
-    let v = unsafe { libc::getenv(name.as_ptr()) };
-    if v.is_null() {
-        return None;
-    }
-    // SAFETY: as above.
-    let bytes = unsafe { core::ffi::CStr::from_ptr(v) }.to_bytes();
-    if bytes.is_empty() || bytes.len() > 12 || !bytes.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(bytes.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
-}
 
 /// The calling thread's heap (the empty heap if it has none yet).
 #[inline(always)]
@@ -76,13 +57,10 @@ pub(crate) fn current_or_create() -> *mut Heap {
         // orders it before every later call_once return).
         let r = unsafe { libc::pthread_key_create(ptr::addr_of_mut!(KEY), Some(on_thread_exit)) };
         KEY_OK.store(u32::from(r == 0), Ordering::Relaxed);
-        PURGE_DELAY_MS.store(
-            env_u64(c"MIDL_ALLOC_PURGE_DELAY_MS").unwrap_or(DEFAULT_PURGE_DELAY_MS),
-            Ordering::Relaxed,
-        );
+        config::load();
     });
     // SAFETY: ARENA is a static.
-    let heap = unsafe { Heap::create(addr_of!(ARENA), PURGE_DELAY_MS.load(Ordering::Relaxed)) };
+    let heap = unsafe { Heap::create(addr_of!(ARENA), config::purge_delay_ms(), config::secret()) };
     if heap.is_null() {
         return heap;
     }
@@ -108,21 +86,4 @@ extern "C" fn on_thread_exit(arg: *mut libc::c_void) {
     // SAFETY: `heap` is this thread's heap, registered by
     // current_or_create, and no longer reachable from the thread-local.
     unsafe { Heap::abandon(heap) };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::env_u64;
-
-    #[test]
-    fn environment_numbers_parse_without_allocating() {
-        // SAFETY (set_var): this variable is read by this test only.
-        std::env::set_var("MIDL_ALLOC_TEST_NUMBER", "250");
-        assert_eq!(env_u64(c"MIDL_ALLOC_TEST_NUMBER"), Some(250));
-        for bad in ["", "-1", "12ms", "99999999999999"] {
-            std::env::set_var("MIDL_ALLOC_TEST_NUMBER", bad);
-            assert_eq!(env_u64(c"MIDL_ALLOC_TEST_NUMBER"), None, "{bad:?}");
-        }
-        assert_eq!(env_u64(c"MIDL_ALLOC_TEST_UNSET_NUMBER"), None);
-    }
 }

@@ -5,41 +5,69 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The library variants the C programs run against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Build {
+    Default,
+    /// `--features checked`
+    Checked,
+}
+
 /// Builds the crate's shared library from the current sources (`cargo test`
 /// builds only the rlib) in its own target directory, so it never races the
 /// outer build, and returns the directory holding `libmidl_alloc.so`.
-fn lib_dir() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let target = root.join("target").join("c-api");
-            let release = !cfg!(debug_assertions);
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.current_dir(root)
-                .args(["build", "--lib", "-p", "midl-alloc", "--target-dir"])
-                .arg(&target);
-            if release {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("cannot run cargo");
-            assert!(status.success(), "building libmidl_alloc.so failed");
-            let dir = target.join(if release { "release" } else { "debug" });
-            assert!(
-                dir.join("libmidl_alloc.so").exists(),
-                "libmidl_alloc.so not found in {}",
-                dir.display()
-            );
-            dir
-        })
-        .clone()
+fn lib_dir(build: Build) -> PathBuf {
+    static DEFAULT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let (cell, dir, features) = match build {
+        Build::Default => (&DEFAULT, "c-api", ""),
+        Build::Checked => (&CHECKED, "c-api-checked", "checked"),
+    };
+    cell.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target = root.join("target").join(dir);
+        let release = !cfg!(debug_assertions);
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(root)
+            .args([
+                "build",
+                "--lib",
+                "-p",
+                "midl-alloc",
+                "--features",
+                features,
+                "--target-dir",
+            ])
+            .arg(&target);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cannot run cargo");
+        assert!(status.success(), "building libmidl_alloc.so failed");
+        let dir = target.join(if release { "release" } else { "debug" });
+        assert!(
+            dir.join("libmidl_alloc.so").exists(),
+            "libmidl_alloc.so not found in {}",
+            dir.display()
+        );
+        dir
+    })
+    .clone()
 }
 
 fn compile_and_run(name: &str) -> String {
+    run_c(name, Build::Default, &[]).0
+}
+
+/// Compiles tests/c/<name>.c against the `build` library, runs it with the
+/// extra environment `env`, and returns its (stdout, stderr); fails the test
+/// if it does not exit 0.
+fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = lib_dir();
-    let out = std::env::temp_dir().join(format!("midl-alloc-{name}-{}", std::process::id()));
+    let lib = lib_dir(build);
+    let tag = if build == Build::Checked { "checked-" } else { "" };
+    let out = std::env::temp_dir().join(format!("midl-alloc-{tag}{name}-{}", std::process::id()));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-pthread"])
@@ -59,16 +87,16 @@ fn compile_and_run(name: &str) -> String {
     assert!(status.success(), "compiling tests/c/{name}.c failed");
     // cargo test puts target/<profile>/deps on LD_LIBRARY_PATH, which beats
     // the rpath: point it at the library just built.
-    let run = Command::new(&out).env("LD_LIBRARY_PATH", &lib).output().unwrap();
+    let run = Command::new(&out)
+        .env("LD_LIBRARY_PATH", &lib)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
     let _ = std::fs::remove_file(&out);
     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert!(
-        run.status.success(),
-        "{name} failed: {}\n{}",
-        stdout,
-        String::from_utf8_lossy(&run.stderr)
-    );
-    stdout
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(run.status.success(), "{name} failed: {stdout}\n{stderr}");
+    (stdout, stderr)
 }
 
 #[test]
@@ -87,4 +115,40 @@ fn c_rpcss_program_passes() {
 fn c_out_of_memory_program_passes() {
     let out = compile_and_run("oom");
     assert!(out.contains("checks passed"), "{out}");
+}
+
+#[test]
+fn c_free_list_corruption_is_detected() {
+    let out = compile_and_run("corruption");
+    assert!(out.contains("2 checks passed"), "{out}");
+}
+
+#[test]
+fn c_stats_program_passes_and_prints_at_exit() {
+    let (out, err) = run_c("stats", Build::Default, &[("MIDL_ALLOC_STATS", "1")]);
+    assert!(out.contains("checks passed"), "{out}");
+    // The program's own table (stdout) and the one printed at exit (stderr).
+    for text in [&out, &err] {
+        assert!(
+            text.contains("midl-alloc statistics") && text.contains("OS memory: reserved"),
+            "{text}"
+        );
+    }
+    assert!(
+        err.lines().any(|l| l.trim_start().starts_with("112 ")),
+        "no 112-byte row: {err}"
+    );
+}
+
+#[test]
+fn c_checked_mode_stops_every_bad_pointer() {
+    let (out, _) = run_c("checked", Build::Checked, &[]);
+    assert!(out.contains("10 checks passed"), "{out}");
+}
+
+#[test]
+fn c_checked_mode_request_without_the_feature_is_reported() {
+    let (out, err) = run_c("stats", Build::Default, &[("MIDL_ALLOC_CHECKED", "1")]);
+    assert!(out.contains("checks passed"), "{out}");
+    assert!(err.contains("has no checked mode"), "{err}");
 }

@@ -1,0 +1,43 @@
+/* Runs a function in a forked child and checks that it stops with SIGABRT
+ * and that its stderr contains every expected fragment. */
+#ifndef MIDL_ALLOC_TEST_CRASH_H
+#define MIDL_ALLOC_TEST_CRASH_H
+
+#include "check.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The child's stderr, for the caller to inspect after expect_abort. */
+static char crash_output[4096];
+
+static void expect_abort(const char *name, void (*body)(void), const char **fragments) {
+    int fds[2];
+    CHECK(pipe(fds) == 0, "pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        body();
+        _exit(0); /* reaching here means the error went unnoticed */
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(fds[0], crash_output + len, sizeof crash_output - 1 - len)) > 0) len += (size_t)r;
+    crash_output[len] = 0;
+    close(fds[0]);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+          "%s: child was not stopped by SIGABRT (status %#x); stderr: %s", name, status, crash_output);
+    for (const char **f = fragments; *f; f++)
+        CHECK(strstr(crash_output, *f), "%s: stderr lacks \"%s\": %s", name, *f, crash_output);
+    printf("%s: %s", name, crash_output);
+}
+
+#endif
