@@ -446,10 +446,10 @@ fn settle<A: Allocator>(a: A) {
     }
 }
 
-/// Mixed-size churn: 200k blocks of 16..2048 bytes, 75% freed at random,
-/// 60k blocks of 1..8 KiB (other classes: they cannot reuse the holes),
-/// then everything freed.
-fn fragmentation<A: Allocator>(a: A) {
+/// Size-phase churn: 200k blocks of 16..2048 bytes, 75% freed at random,
+/// then 60k blocks of 1..8 KiB (mostly other classes: a slab allocator
+/// cannot reuse the holes, a coalescing one can), then everything freed.
+fn phase_shift<A: Allocator>(a: A) {
     let mut rng = Rng(42);
     let mut live: Vec<usize> = (0..200_000)
         .map(|_| {
@@ -483,17 +483,61 @@ fn fragmentation<A: Allocator>(a: A) {
     settle(a);
 }
 
-/// A burst of 400k 256-byte blocks (~100 MiB) allocated by the main thread
-/// and freed by another thread.
-fn remote_burst<A: Allocator>(a: A) {
-    let blocks: Vec<usize> = (0..400_000)
+/// A size drawn like RPC payloads: mostly small, some medium, a few larger.
+fn payload_size(rng: &mut Rng) -> usize {
+    match rng.next() % 100 {
+        0..=69 => rng.range(16, 256),
+        70..=94 => rng.range(256, 4096),
+        _ => rng.range(4096, 32768),
+    }
+}
+
+/// Steady mixed-size churn: 100k live blocks of payload sizes, 3M random
+/// replacements (free one, allocate another size), then everything freed.
+fn mixed_churn<A: Allocator>(a: A) {
+    let mut rng = Rng(7);
+    let mut slots: Vec<(usize, usize)> = (0..100_000)
+        .map(|_| {
+            let n = payload_size(&mut rng);
+            let p = alloc_checked(a, n);
+            // SAFETY: n bytes.
+            unsafe { std::ptr::write_bytes(p, 1, n) };
+            (p as usize, n)
+        })
+        .collect();
+    for _ in 0..3_000_000 {
+        let i = rng.next() as usize % slots.len();
+        // SAFETY: freed once; replaced right away.
+        unsafe { a.free(slots[i].0 as *mut u8) };
+        let n = payload_size(&mut rng);
+        let p = alloc_checked(a, n);
+        // SAFETY: n bytes.
+        unsafe { std::ptr::write_bytes(p, 2, n.min(64)) };
+        slots[i] = (p as usize, n);
+    }
+    for (p, _) in slots {
+        // SAFETY: freed once.
+        unsafe { a.free(p as *mut u8) };
+    }
+    settle(a);
+}
+
+/// `n` 256-byte blocks, written, as addresses.
+fn burst<A: Allocator>(a: A, n: usize) -> Vec<usize> {
+    (0..n)
         .map(|_| {
             let p = alloc_checked(a, 256);
             // SAFETY: 256 bytes.
             unsafe { std::ptr::write_bytes(p, 3, 256) };
             p as usize
         })
-        .collect();
+        .collect()
+}
+
+/// A burst of 400k 256-byte blocks (~100 MiB) allocated by the main thread
+/// and freed by another thread.
+fn remote_burst<A: Allocator>(a: A) {
+    let blocks = burst(a, 400_000);
     std::thread::spawn(move || {
         for p in blocks {
             // SAFETY: freed once, here.
@@ -505,18 +549,55 @@ fn remote_burst<A: Allocator>(a: A) {
     settle(a);
 }
 
-const MEMORY_WORKLOADS: [(&str, &str); 2] = [
-    ("fragmentation", "mixed-size churn, all freed"),
+/// ~100 MiB allocated by a thread that exits, freed by the main thread.
+fn exited_owner<A: Allocator>(a: A) {
+    let blocks = std::thread::spawn(move || burst(a, 400_000)).join().unwrap();
+    for p in blocks {
+        // SAFETY: freed once, here.
+        unsafe { a.free(p as *mut u8) };
+    }
+    settle(a);
+}
+
+/// ~100 MiB allocated and freed by the main thread, which then makes no
+/// allocator call for a second.
+fn idle_after_burst<A: Allocator>(a: A) {
+    for p in burst(a, 400_000) {
+        // SAFETY: freed once.
+        unsafe { a.free(p as *mut u8) };
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+}
+
+/// (name, description, what "final" means).
+const MEMORY_WORKLOADS: [(&str, &str); 5] = [
+    (
+        "mixed-churn",
+        "steady mixed-size churn, 100k live blocks of 16 B..32 KiB, all freed",
+    ),
+    (
+        "phase-shift",
+        "200k blocks of 16 B..2 KiB, 3/4 freed, then 60k of 1..8 KiB, all freed",
+    ),
     ("remote-burst", "100 MiB freed on another thread"),
+    ("exited-owner", "100 MiB from a thread that exited, freed by main"),
+    (
+        "idle-after-burst",
+        "100 MiB freed by its thread, then 1 s without allocator calls",
+    ),
 ];
 
 fn child(spec: &str) {
     let (workload, alloc) = spec.split_once(':').expect("workload:allocator");
+    let start = status_kb("VmRSS:");
     macro_rules! run {
         ($a:expr) => {
             match workload {
-                "fragmentation" => fragmentation($a),
+                "mixed-churn" => mixed_churn($a),
+                "phase-shift" => phase_shift($a),
                 "remote-burst" => remote_burst($a),
+                "exited-owner" => exited_owner($a),
+                "idle-after-burst" => idle_after_burst($a),
                 other => panic!("unknown workload {other}"),
             }
         };
@@ -527,13 +608,13 @@ fn child(spec: &str) {
         "system" => run!(System),
         other => panic!("unknown allocator {other}"),
     }
-    println!("{} {}", status_kb("VmHWM:"), status_kb("VmRSS:"));
+    println!("{start} {} {}", status_kb("VmHWM:"), status_kb("VmRSS:"));
 }
 
-/// (peak KiB, final KiB), median of three runs by final RSS.
-fn measure_memory(workload: &str, alloc: &str) -> (u64, u64) {
+/// (start, peak, final) RSS in KiB, the median of `n` runs by final RSS.
+fn measure_memory(workload: &str, alloc: &str, n: usize) -> (u64, u64, u64) {
     let exe = std::env::current_exe().unwrap();
-    let mut runs: Vec<(u64, u64)> = (0..3)
+    let mut runs: Vec<(u64, u64, u64)> = (0..n)
         .map(|_| {
             let out = std::process::Command::new(&exe)
                 .env("MIDL_BENCH_CHILD", format!("{workload}:{alloc}"))
@@ -546,11 +627,11 @@ fn measure_memory(workload: &str, alloc: &str) -> (u64, u64) {
             );
             let s = String::from_utf8_lossy(&out.stdout);
             let mut it = s.split_whitespace().map(|v| v.parse::<u64>().unwrap());
-            (it.next().unwrap(), it.next().unwrap())
+            (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
         })
         .collect();
-    runs.sort_by_key(|r| r.1);
-    runs[1]
+    runs.sort_by_key(|r| r.2);
+    runs[n / 2]
 }
 
 // ---------------------------------------------------------------------------
@@ -612,7 +693,10 @@ fn machine() -> String {
     )
 }
 
-fn write_results(rows: &[Row], memory: &[(String, String, u64, u64)]) {
+/// One memory measurement: workload label, allocator, (start, peak, final) KiB.
+type MemoryRow = (String, String, (u64, u64, u64));
+
+fn write_results(rows: &[Row], memory: &[MemoryRow]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     std::fs::create_dir_all(&dir).unwrap();
     let mut md = String::new();
@@ -695,16 +779,28 @@ fn write_results(rows: &[Row], memory: &[(String, String, u64, u64)]) {
     let _ = writeln!(md, "\n## Memory\n");
     let _ = writeln!(
         md,
-        "Child processes, median of three; final RSS after everything is freed and 300 ms of light allocation on the main thread.\n"
+        "Child processes, median of three (by final RSS). Start: RSS before the workload. Final: RSS after \
+         everything is freed and then 300 ms of light allocation on the main thread (small pairs of several \
+         sizes every 10 ms), except idle-after-burst, which ends with a second of no allocator calls at all. \
+         Purge delay: the default 100 ms.\n"
     );
-    let _ = writeln!(md, "| workload | allocator | peak RSS (MiB) | final RSS (MiB) |");
-    let _ = writeln!(md, "|---|---|---:|---:|");
-    for (w, a, peak, fin) in memory {
+    let _ = writeln!(
+        md,
+        "| workload | allocator | start RSS (MiB) | peak RSS (MiB) | final RSS (MiB) | peak vs system |"
+    );
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
+    for (w, a, (start, peak, fin)) in memory {
+        let system_peak = memory
+            .iter()
+            .find(|(w2, a2, _)| w2 == w && a2 == "system")
+            .map_or(0, |m| m.2 .1);
         let _ = writeln!(
             md,
-            "| {w} | {a} | {:.1} | {:.1} |",
+            "| {w} | {a} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            *start as f64 / 1024.0,
             *peak as f64 / 1024.0,
-            *fin as f64 / 1024.0
+            *fin as f64 / 1024.0,
+            *peak as f64 / system_peak.max(1) as f64
         );
     }
     let _ = writeln!(md, "\nChart: compare.svg (throughput relative to mimalloc).");
@@ -849,7 +945,7 @@ fn main() {
     if smoke {
         for (w, _) in MEMORY_WORKLOADS {
             for a in NAMES {
-                let _ = measure_memory(w, a);
+                let _ = measure_memory(w, a, 1);
             }
         }
         return;
@@ -857,8 +953,7 @@ fn main() {
     let mut memory = Vec::new();
     for (w, desc) in MEMORY_WORKLOADS {
         for a in NAMES {
-            let (peak, fin) = measure_memory(w, a);
-            memory.push((format!("{w} ({desc})"), a.to_string(), peak, fin));
+            memory.push((format!("{w} ({desc})"), a.to_string(), measure_memory(w, a, 3)));
         }
     }
     write_results(&rows, &memory);

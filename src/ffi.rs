@@ -71,7 +71,10 @@ pub struct midl_alloc_stats {
     pub classes: [crate::ClassStats; crate::CLASS_ROWS],
 }
 
-const _: () = assert!(crate::CLASS_ROWS == 90, "MIDL_ALLOC_CLASS_ROWS in include/midl_alloc.h");
+const _: () = assert!(
+    crate::CLASS_ROWS == 114,
+    "MIDL_ALLOC_CLASS_ROWS in include/midl_alloc.h"
+);
 
 /// `int midl_alloc_get_stats(struct midl_alloc_stats *out)`: fills `out`
 /// with the statistics (the calling thread's pending counts included);

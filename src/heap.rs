@@ -13,10 +13,10 @@
 //! them whole.
 
 use crate::os;
-use crate::page::{Page, Role};
+use crate::page::{Page, Role, PURGE_BLOCK_MIN};
 use crate::remote::{AtomicStack, Linked};
 use crate::segment::{segment_of, Segment, SegmentKind, SEGMENT_SIZE};
-use crate::size_class::{block_size, direct_slots_of, DIRECT_SLOTS, NUM_CLASSES, SMALL_PAGE_BLOCK_MAX};
+use crate::size_class::{block_size, class_of, direct_slots_of, DIRECT_SLOTS, NUM_CLASSES, SMALL_PAGE_BLOCK_MAX};
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 use crate::{check, fault, stats};
 use core::mem::size_of;
@@ -34,7 +34,11 @@ const EMPTY_POOL_MAX: usize = 8;
 /// Freed large objects a heap keeps for reuse (until the purge delay).
 const LARGE_CACHE_SLOTS: usize = 8;
 /// Most bytes of large objects a heap keeps cached.
-const LARGE_CACHE_BYTES: usize = 64 << 20;
+const LARGE_CACHE_BYTES: usize = 16 << 20;
+/// Most bytes of retired pages a heap keeps backed while they wait out the
+/// purge delay; past it they all go back to the OS at once, so a thread that
+/// frees a burst and then idles does not sit on it.
+const RETAIN_MAX: usize = 8 << 20;
 
 /// Process-wide state shared by all heaps: segments abandoned by exited
 /// threads (with live blocks, or empty and kept for reuse), and the memory
@@ -155,6 +159,9 @@ pub(crate) struct Heap {
     next_maintenance_ms: u64,
     /// Key the free lists of this heap's new pages are encoded with.
     key: usize,
+    /// Bytes of retired, still-backed pages in owned and cached segments
+    /// (approximate between purges; exact after `purge_retained`).
+    retained: usize,
     /// The sentinel the `pages` slots point at when a class has no page.
     empty: Page,
 }
@@ -166,6 +173,13 @@ fn free_list_key(secret: u64, addr: usize) -> usize {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     (z ^ (z >> 31)) as usize | 1
+}
+
+/// How often the slow path runs `maintain`: a quarter of the purge delay,
+/// so memory due goes back at most a quarter late and big free blocks are
+/// purged while a churn is under way.
+fn maintenance_interval(purge_delay_ms: u64) -> u64 {
+    (purge_delay_ms / 4).max(1)
 }
 
 /// Bytes mapped for one heap.
@@ -196,6 +210,7 @@ impl Heap {
             purge_delay_ms: DEFAULT_PURGE_DELAY_MS,
             next_maintenance_ms: 0,
             key: 0,
+            retained: 0,
             empty: Page::new(ptr::null_mut()),
         }
     }
@@ -234,8 +249,9 @@ impl Heap {
                 large_cached_bytes: 0,
                 pool_next: UnsafeCell::new(ptr::null_mut()),
                 purge_delay_ms: purge_delay_ms.max(1),
-                next_maintenance_ms: os::now_ms() + purge_delay_ms.max(1),
+                next_maintenance_ms: os::now_ms() + maintenance_interval(purge_delay_ms),
                 key: free_list_key(secret, heap as usize),
+                retained: 0,
                 empty: Page::new(ptr::null_mut()),
             });
         }
@@ -605,6 +621,8 @@ impl Heap {
             });
             let page = Segment::page(seg, i);
             let size = 1usize << (*seg).page_shift;
+            let retained = (*page).local(|l| l.retained());
+            (*heap).retained = (*heap).retained.saturating_sub(retained);
             check::page_set_up(seg, i, bs);
             if (*page).init(class, bs, size, (*heap).key) {
                 stats::OS_DECOMMITTED.add(-(size as i64));
@@ -656,6 +674,7 @@ impl Heap {
             let _ = now;
             let pooled = Heap::take_empty(heap, kind);
             if !pooled.is_null() {
+                (*heap).retained += Heap::segment_retained(pooled);
                 Heap::link_segment(heap, pooled);
                 (*heap).seg_hint[k] = pooled;
                 return pooled;
@@ -728,7 +747,11 @@ impl Heap {
             count(page);
             (*page).reset(now);
             if (*heap).next_maintenance_ms == 0 {
-                (*heap).next_maintenance_ms = now + (*heap).purge_delay_ms;
+                (*heap).next_maintenance_ms = now + maintenance_interval((*heap).purge_delay_ms);
+            }
+            (*heap).retained += (*page).local(|l| l.retained());
+            if (*heap).retained > RETAIN_MAX {
+                Heap::purge_retained(heap, now);
             }
             (*heap).seg_hint[(*seg).kind as usize] = seg;
             Segment::local(seg, |l| {
@@ -758,6 +781,10 @@ impl Heap {
                 (*heap).cache = seg;
                 (*heap).cache_len += 1;
             } else {
+                // The heap is shrinking past its cache: what it gives away
+                // goes back to the OS now rather than sit in the shared pool.
+                let released = Heap::purge_free_pages(seg, now, 0);
+                (*heap).retained = (*heap).retained.saturating_sub(released);
                 Heap::give_empty(heap, seg);
             }
         }
@@ -875,16 +902,18 @@ impl Heap {
         // SAFETY: everything reached belongs to `heap`.
         unsafe {
             let delay = (*heap).purge_delay_ms;
-            (*heap).next_maintenance_ms = now + delay;
+            (*heap).next_maintenance_ms = now + maintenance_interval(delay);
             // Segments left by exited threads: their blocks freed since can
             // only go back to the OS once some heap owns them again.
             Heap::adopt(heap, now);
             Heap::scan_full(heap, usize::MAX, now);
             Heap::trim_large_cache(heap, now, delay);
+            Heap::purge_free_blocks(heap);
             let mut seg = (*heap).segments;
             while !seg.is_null() {
                 let next = Segment::local(seg, |l| l.next);
-                Heap::purge_free_pages(seg, now, delay);
+                let released = Heap::purge_free_pages(seg, now, delay);
+                (*heap).retained = (*heap).retained.saturating_sub(released);
                 seg = next;
             }
             let mut prev: *mut Segment = ptr::null_mut();
@@ -898,6 +927,7 @@ impl Heap {
                         Segment::local(prev, |l| l.next = next);
                     }
                     (*heap).cache_len -= 1;
+                    (*heap).retained = (*heap).retained.saturating_sub(Heap::segment_retained(c));
                     Heap::give_empty(heap, c);
                 } else {
                     prev = c;
@@ -908,11 +938,15 @@ impl Heap {
         }
     }
 
-    /// Purges the free pages of `seg` retired at least `delay` ms ago.
+    /// Purges the free pages of `seg` retired at least `delay` ms ago;
+    /// returns the retained bytes that went back.
     ///
     /// # Safety
     /// The calling thread owns `seg` (a small or medium segment).
-    unsafe fn purge_free_pages(seg: *mut Segment, now: u64, delay: u64) {
+    unsafe fn purge_free_pages(seg: *mut Segment, now: u64, delay: u64) -> usize {
+        let mut released = 0;
+        // Adjacent due pages go back in one call: (start, bytes) of the run.
+        let mut run: (*mut u8, usize) = (ptr::null_mut(), 0);
         // SAFETY: `seg` is owned by the caller; free pages hold no live data.
         unsafe {
             let mut mask = Segment::local(seg, |l| l.free_mask);
@@ -923,19 +957,88 @@ impl Heap {
                 let page = Segment::page(seg, i);
                 let due =
                     (*page).local(|l| l.retired_at != 0 && l.dirty != 0 && now.saturating_sub(l.retired_at) >= delay);
-                if due {
-                    os::purge((*page).start, size);
-                    let newly = (*page).local(|l| {
-                        l.dirty = 0;
-                        l.retired_at = 0;
-                        !core::mem::replace(&mut l.decommitted, true)
-                    });
-                    if newly {
-                        stats::OS_DECOMMITTED.add(size as i64);
-                        Segment::local(seg, |l| l.decommitted += size);
+                if !due {
+                    continue;
+                }
+                released += (*page).local(|l| l.retained());
+                let newly = (*page).local(|l| {
+                    l.dirty = 0;
+                    l.retired_at = 0;
+                    !core::mem::replace(&mut l.decommitted, true)
+                });
+                if newly {
+                    stats::OS_DECOMMITTED.add(size as i64);
+                    Segment::local(seg, |l| l.decommitted += size);
+                }
+                if run.1 != 0 && run.0.add(run.1) == (*page).start {
+                    run.1 += size;
+                } else {
+                    if run.1 != 0 {
+                        os::purge(run.0, run.1);
                     }
+                    run = ((*page).start, size);
                 }
             }
+            if run.1 != 0 {
+                os::purge(run.0, run.1);
+            }
+        }
+        released
+    }
+
+    /// Gives back the memory of big free blocks in the pages the heap
+    /// allocates from (classes of at least `PURGE_BLOCK_MIN` bytes).
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
+    unsafe fn purge_free_blocks(heap: *mut Heap) {
+        // SAFETY: pages on the heap's queues belong to it.
+        unsafe {
+            for class in class_of(PURGE_BLOCK_MIN)..NUM_CLASSES {
+                let mut page = (*heap).queues[class].first;
+                while !page.is_null() {
+                    (*page).purge_free_blocks();
+                    page = (*page).local(|l| l.next);
+                }
+            }
+        }
+    }
+
+    /// Retained bytes of the free pages of `seg`.
+    ///
+    /// # Safety
+    /// The calling thread owns `seg` (a small or medium segment).
+    unsafe fn segment_retained(seg: *mut Segment) -> usize {
+        // SAFETY: `seg` is owned by the caller.
+        unsafe {
+            let mut mask = Segment::local(seg, |l| l.free_mask);
+            let mut bytes = 0;
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                bytes += (*Segment::page(seg, i)).local(|l| l.retained());
+            }
+            bytes
+        }
+    }
+
+    /// Gives every retired page of the heap's owned and cached segments back
+    /// to the OS now, whatever the delay.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
+    #[cold]
+    unsafe fn purge_retained(heap: *mut Heap, now: u64) {
+        // SAFETY: the segments reached belong to `heap`.
+        unsafe {
+            for list in [(*heap).segments, (*heap).cache] {
+                let mut seg = list;
+                while !seg.is_null() {
+                    Heap::purge_free_pages(seg, now, 0);
+                    seg = Segment::local(seg, |l| l.next);
+                }
+            }
+            (*heap).retained = 0;
         }
     }
 
@@ -972,6 +1075,7 @@ impl Heap {
         unsafe {
             (*seg).owner.store(heap, Ordering::Relaxed);
             Heap::link_segment(heap, seg);
+            (*heap).retained += Heap::segment_retained(seg);
             for i in 1..(*seg).page_count as usize {
                 let page = Segment::page(seg, i);
                 if !(*page).local(|l| l.in_use) {

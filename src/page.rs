@@ -8,10 +8,12 @@
 //! no other thread holds, or is in the middle of freeing, a block of the
 //! page, and the owner may retire it.
 
+use crate::os::{self, OS_PAGE};
 use crate::remote::{AtomicStack, Linked};
 use crate::segment::SEGMENT_SHIFT;
 use crate::sync::UnsafeCell;
 use crate::{fault, report};
+use core::mem::size_of;
 use core::ptr;
 
 /// A free block: its first word links it into a free list.
@@ -201,6 +203,17 @@ const BIAS_QUEUED: i32 = 1;
 const BIAS_FULL: i32 = 1 << 30;
 
 impl PageLocal {
+    /// Bytes of a retired page that are still backed by memory (retired and
+    /// not yet given back to the OS); 0 for a page in use.
+    #[inline]
+    pub(crate) fn retained(&self) -> usize {
+        if self.in_use || self.retired_at == 0 {
+            0
+        } else {
+            self.dirty as usize
+        }
+    }
+
     /// Blocks handed out and not back on `free` / `local_free`, including
     /// blocks waiting on the remote-free list.
     #[inline]
@@ -213,6 +226,17 @@ impl PageLocal {
         self.bias = bias;
         self.credit = used - bias;
     }
+}
+
+/// Smallest block whose memory is given back while it sits free in a page
+/// in use (see [`Page::purge_free_blocks`]).
+pub(crate) const PURGE_BLOCK_MIN: usize = 8 * 1024;
+
+/// The word a purged free block holds after its link (xored with its
+/// address), so it is not purged again until reused.
+#[inline]
+fn purged_mark(key: usize) -> usize {
+    key.rotate_left(29) ^ 0x6d69_646c_5f70_7572
 }
 
 /// Most bytes carved into blocks at one time, so a page's untouched memory
@@ -460,6 +484,56 @@ impl Page {
                 l.free = first.cast();
                 l.capacity += n as u32;
                 true
+            })
+        }
+    }
+
+    /// Gives back to the OS the memory of free blocks of at least
+    /// [`PURGE_BLOCK_MIN`] bytes on the owner's lists, all but the OS page
+    /// holding each block's first words (its link and a "purged" mark, so a
+    /// block is purged once per time it is freed). Returns the bytes purged.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page.
+    pub(crate) unsafe fn purge_free_blocks(&self) -> usize {
+        // SAFETY: owner-only access; the blocks on the owner lists are free
+        // blocks of this page (links checked as in `pop`), whose memory
+        // past the first OS page holds nothing.
+        unsafe {
+            self.local(|l| {
+                let bs = l.block_size as usize;
+                if bs < PURGE_BLOCK_MIN {
+                    return 0;
+                }
+                let mark = purged_mark(l.key);
+                let mut bytes = 0;
+                // Freshly carved blocks on `free` were never touched past
+                // their link: nothing to give back, and they stay zero.
+                let fresh = if l.free_is_zero { l.free } else { ptr::null_mut() };
+                for head in [l.free, l.local_free] {
+                    if head == fresh {
+                        continue;
+                    }
+                    let mut b = head;
+                    while !b.is_null() {
+                        let word1 = b.cast::<usize>().add(1);
+                        if word1.read() != mark ^ b as usize {
+                            let from = (b as usize + 2 * size_of::<usize>()).next_multiple_of(OS_PAGE);
+                            let to = (b as usize + bs) & !(OS_PAGE - 1);
+                            if to > from {
+                                os::purge(from as *mut u8, to - from);
+                                bytes += to - from;
+                            }
+                            word1.write(mark ^ b as usize);
+                        }
+                        let next = Block::next_keyed(b, l.key);
+                        if (next as usize ^ b as usize) >> SEGMENT_SHIFT != 0 {
+                            list_end(b, next, l.key);
+                        }
+                        b = next;
+                    }
+                }
+                bytes
             })
         }
     }

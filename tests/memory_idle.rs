@@ -1,0 +1,54 @@
+//! A thread that frees a burst and then makes no allocator call at all does
+//! not sit on the burst: past a small retained budget, retired pages go
+//! back to the OS as they retire, and segments the heap's cache cannot hold
+//! are given back before they are pooled. Its own test binary: RSS is
+//! process-wide.
+
+use midl_alloc::{MIDL_user_allocate, MIDL_user_free};
+use std::time::Duration;
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_burst_freed_by_its_own_thread_goes_back_without_further_calls() {
+    std::thread::spawn(|| {
+        let base = rss_kib();
+        let blocks: Vec<usize> = (0..400_000)
+            .map(|_| {
+                let p = MIDL_user_allocate(256).cast::<u8>();
+                // SAFETY: 256 bytes, touched so they are resident.
+                unsafe { std::ptr::write_bytes(p, 0x5A, 256) };
+                p as usize
+            })
+            .collect();
+        let peak = rss_kib();
+        assert!(
+            peak > base + 90_000,
+            "the burst should be resident: {base} -> {peak} KiB"
+        );
+        for &p in &blocks {
+            // SAFETY: live blocks, freed once, by their owner.
+            unsafe { MIDL_user_free(p as *mut _) };
+        }
+        drop(blocks);
+        // No allocator call from here on (this thread is idle; the main
+        // thread only waits in join).
+        std::thread::sleep(Duration::from_millis(50));
+        let after = rss_kib();
+        // The retained budget is 8 MiB of pages and two cached segments.
+        assert!(
+            after <= base + 20_480,
+            "RSS {after} KiB with the thread idle: started at {base}, peaked at {peak} (want within 20 MiB)"
+        );
+        eprintln!("RSS {base} -> {peak} -> {after} KiB");
+    })
+    .join()
+    .unwrap();
+}
