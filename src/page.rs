@@ -48,6 +48,9 @@ impl Block {
     /// As for [`Block::init`].
     #[inline(always)]
     pub(crate) unsafe fn init_keyed(this: *mut Block, next: *mut Block, key: usize) {
+        // The measurement-only build `--cfg midl_unprotected` stores plain
+        // links (scripts/modes.sh reports what the protection costs).
+        let key = if cfg!(midl_unprotected) { 0 } else { key };
         // SAFETY: forwarded from the caller.
         unsafe { Block::init(this, (next as usize ^ key) as *mut Block) }
     }
@@ -58,6 +61,7 @@ impl Block {
     /// `this` is a free block on one of the caller's owner lists.
     #[inline(always)]
     pub(crate) unsafe fn next_keyed(this: *mut Block, key: usize) -> *mut Block {
+        let key = if cfg!(midl_unprotected) { 0 } else { key };
         // SAFETY: forwarded from the caller.
         (unsafe { Block::next(this) } as usize ^ key) as *mut Block
     }
@@ -314,7 +318,7 @@ impl Page {
                     // One test covers both "null" and "outside this
                     // segment"; only a list's last block goes on to the
                     // null check, out of line.
-                    if (next as usize ^ b as usize) >> SEGMENT_SHIFT != 0 {
+                    if !cfg!(midl_unprotected) && (next as usize ^ b as usize) >> SEGMENT_SHIFT != 0 {
                         next = list_end(b, next, l.key);
                     }
                     l.free = next;

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# What each mode of midl-alloc costs: instructions per 64-byte allocate+free
+# pair (callgrind, examples/pair_instructions.rs) and time per operation
+# (examples/mode_throughput.rs: 64-byte pairs and the marshalling path),
+# for three builds of the same sources:
+#   unprotected  RUSTFLAGS="--cfg midl_unprotected" (plain free-list links:
+#                measurement only, not a supported configuration)
+#   default      encoded, checked free-list links and per-page counting
+#   checked      --features checked (double/foreign/interior free detection)
+# The builds run interleaved, ROUNDS times; the median time per mode is
+# reported with its ratio to the unprotected build. Writes results/modes.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-5}
+N=${N:-1000000}
+modes=(unprotected default checked)
+build() { # mode
+    local flags=() rustflags=""
+    case "$1" in
+        unprotected) rustflags="--cfg midl_unprotected" ;;
+        checked) flags=(--features checked) ;;
+    esac
+    RUSTFLAGS="$rustflags" cargo build --release --quiet --example pair_instructions --example mode_throughput \
+        "${flags[@]}" --target-dir "target/modes/$1"
+}
+for m in "${modes[@]}"; do build "$m"; done
+bin() { echo "target/modes/$1/release/examples/$2"; }
+count() { # binary allocator
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect='*pairs_*' \
+        "$1" "$2" 64 "$N" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+declare -A instr times_p times_m
+for m in "${modes[@]}"; do
+    b=$(bin "$m" pair_instructions)
+    instr[$m]=$(python3 -c "print(f'{($(count "$b" midl) - $(count "$b" empty)) / $N:.1f}')")
+done
+for _ in $(seq "$ROUNDS"); do
+    for m in "${modes[@]}"; do
+        read -r _ p _ mm < <("$(bin "$m" mode_throughput)")
+        times_p[$m]+="$p "
+        times_m[$m]+="$mm "
+    done
+done
+median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" $1; }
+out=results/modes.md
+{
+    echo "# What each mode costs"
+    echo
+    echo "Produced by \`scripts/modes.sh\` on $(uname -m) ($(nproc) cores), $(rustc --version)."
+    echo "Instructions: callgrind, 64-byte same-thread allocate+free pairs, loop overhead subtracted."
+    echo "Time: examples/mode_throughput.rs, best of 7 runs per process, median of $ROUNDS interleaved processes;"
+    echo "ratio = time / time of the unprotected build (1.00 = no cost)."
+    echo
+    echo "| build | instructions per pair | ns per pair | ratio | ns per marshalling call | ratio |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    bp=$(median "${times_p[unprotected]}")
+    bm=$(median "${times_m[unprotected]}")
+    for m in "${modes[@]}"; do
+        p=$(median "${times_p[$m]}")
+        mm=$(median "${times_m[$m]}")
+        echo "| $m | ${instr[$m]} | $p | $(python3 -c "print(f'{$p / $bp:.2f}')") | $mm | $(python3 -c "print(f'{$mm / $bm:.2f}')") |"
+    done
+    echo
+    echo "- unprotected: plain free-list links, no per-pop check (the cost baseline; \`--cfg midl_unprotected\`, measurement only)."
+    echo "- default: owner free-list links encoded with a per-heap key and checked to stay in their segment on every pop"
+    echo "  (a corrupted link stops the process with a message), remote chains range-checked when collected,"
+    echo "  and one counter increment per allocation for the statistics."
+    echo "- checked: the default plus checked mode (\`--features checked\`): every free validated against a segment bitmap and"
+    echo "  a per-segment live-block bitmap (atomic read-modify-writes on allocation and free)."
+} > "$out"
+cat "$out"
