@@ -12,12 +12,32 @@
 
 use std::hint::black_box;
 
+/// Through the exported C functions, called (not inlined), as a C caller
+/// and as mimalloc's and glibc's functions below are.
 #[inline(never)]
 fn pairs_midl(n: u64, size: usize) {
+    let allocate: extern "C" fn(usize) -> *mut core::ffi::c_void = black_box(midl_alloc::MIDL_user_allocate);
+    let free: unsafe extern "C" fn(*mut core::ffi::c_void) = black_box(midl_alloc::MIDL_user_free);
     for _ in 0..n {
-        let p = midl_alloc::MIDL_user_allocate(black_box(size));
+        let p = allocate(black_box(size));
         // SAFETY: a live block, freed once.
-        unsafe { midl_alloc::MIDL_user_free(black_box(p)) };
+        unsafe { free(black_box(p)) };
+    }
+}
+
+/// Through `MidlAlloc` (`GlobalAlloc`), inlined into the caller as a Rust
+/// program's allocations are.
+#[inline(never)]
+fn pairs_midl_rust(n: u64, size: usize) {
+    use std::alloc::{GlobalAlloc, Layout};
+    for _ in 0..n {
+        // SAFETY: a non-zero size with alignment 8; the block is freed once
+        // with the same layout.
+        unsafe {
+            let layout = Layout::from_size_align_unchecked(black_box(size), 8);
+            let p = midl_alloc::MidlAlloc.alloc(layout);
+            midl_alloc::MidlAlloc.dealloc(black_box(p), layout);
+        }
     }
 }
 
@@ -55,13 +75,14 @@ fn pairs_empty(n: u64, size: usize) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 4 {
-        eprintln!("usage: {} midl|mimalloc|system|empty SIZE N", args[0]);
+        eprintln!("usage: {} midl|midl-rust|mimalloc|system|empty SIZE N", args[0]);
         std::process::exit(2);
     }
     let size: usize = args[2].parse().expect("SIZE");
     let n: u64 = args[3].parse().expect("N");
     let f: fn(u64, usize) = match args[1].as_str() {
         "midl" => pairs_midl,
+        "midl-rust" => pairs_midl_rust,
         "mimalloc" => pairs_mimalloc,
         "system" => pairs_system,
         "empty" => pairs_empty,

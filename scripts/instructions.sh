@@ -19,15 +19,17 @@ out=results/instructions.md
     echo
     echo "Same-thread pairs of one size, $N per run, loop overhead subtracted."
     echo "Produced by \`scripts/instructions.sh\` on $(uname -m), $(rustc --version), $(valgrind --version)."
-    echo "midl-alloc is called through \`MIDL_user_allocate\`/\`MIDL_user_free\` linked as an rlib (inlined);"
-    echo "mimalloc through \`mi_malloc\`/\`mi_free\`; glibc through \`malloc\`/\`free\`."
+    echo "midl-alloc (C) is called through \`MIDL_user_allocate\`/\`MIDL_user_free\` (function calls, as a C program makes);"
+    echo "midl-alloc (Rust) through \`MidlAlloc\` (\`GlobalAlloc\`, inlined into the loop as in a Rust program);"
+    echo "mimalloc through \`mi_malloc\`/\`mi_free\`; glibc through \`malloc\`/\`free\` (function calls)."
+    echo "The default build: free-list check words and per-page allocation counting included (see results/modes.md)."
     echo
-    echo "| size (bytes) | midl-alloc | mimalloc | glibc malloc |"
-    echo "|---:|---:|---:|---:|"
+    echo "| size (bytes) | midl-alloc (C) | midl-alloc (Rust) | mimalloc | glibc malloc |"
+    echo "|---:|---:|---:|---:|---:|"
     for size in $SIZES; do
         empty=$(count empty "$size")
         row="| $size"
-        for a in midl mimalloc system; do
+        for a in midl midl-rust mimalloc system; do
             total=$(count "$a" "$size")
             row="$row | $(python3 -c "print(f'{($total - $empty) / $N:.1f}')")"
         done

@@ -49,8 +49,10 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
 }
 
 /// Sizes above 1 KiB: class computed, then the same fast path.
+/// `extern "C"`: it cannot unwind, so the exported entry points reach it
+/// with a tail call (no landing pad, no saved registers).
 #[inline(never)]
-fn malloc_medium(size: usize) -> *mut u8 {
+extern "C" fn malloc_medium(size: usize) -> *mut u8 {
     if size <= SMALL_MAX {
         // SAFETY: the thread's own heap; class_of gives a valid class.
         let p = unsafe { Heap::try_alloc(thread::current(), class_of(size)) };
@@ -76,9 +78,11 @@ fn malloc_large(size: usize, align: usize) -> (*mut u8, bool) {
     unsafe { Heap::alloc_large(heap, size, align) }
 }
 
+/// `extern "C"`: it cannot unwind, so the exported entry points reach it
+/// with a tail call (no landing pad, no saved registers).
 #[cold]
 #[inline(never)]
-fn malloc_slow(size: usize) -> *mut u8 {
+extern "C" fn malloc_slow(size: usize) -> *mut u8 {
     let class = class_of(size);
     let heap = thread::current_or_create();
     if heap.is_null() {
@@ -116,7 +120,9 @@ pub(crate) fn malloc_zeroed(size: usize, align: usize) -> *mut u8 {
     unsafe {
         if Heap::next_is_zero(heap, class) {
             let p = Heap::try_alloc(heap, class);
-            p.cast::<usize>().write(0);
+            // A free block's two words (link and check) were its only
+            // non-zero bytes; every block is at least 16 bytes.
+            p.cast::<[usize; 2]>().write([0; 2]);
             return handed_out(p);
         }
         let p = malloc(s);

@@ -10,60 +10,81 @@
 
 use crate::os::{self, OS_PAGE};
 use crate::remote::{AtomicStack, Linked};
-use crate::segment::SEGMENT_SHIFT;
 use crate::sync::UnsafeCell;
 use crate::{fault, report};
 use core::mem::size_of;
 use core::ptr;
 
-/// A free block: its first word links it into a free list.
+/// A free block: its first word links it into a free list; on an owner
+/// list its second word checks the first.
+///
+/// The check word is `next ^ key`, with the page's secret key, verified when
+/// the block is popped: a stray write into a freed block (or a forged link)
+/// stops the process instead of handing out foreign memory, and the check
+/// runs beside the pop rather than in its dependency chain (the link itself
+/// stays plain, so the next pop does not wait for a decode).
 #[repr(C)]
 pub(crate) struct Block {
     next: UnsafeCell<*mut Block>,
+    check: UnsafeCell<usize>,
 }
 
 impl Block {
-    /// Writes a link into the first word of the free memory at `this`.
+    /// Writes an unchecked link into the free memory at `this` (remote-free
+    /// lists: their pushers do not know the key; the owner checks those
+    /// links when it collects them).
     ///
     /// # Safety
     /// `this` is valid for writes of a `Block`, aligned, and owned by the
     /// caller (a block that is not, or no longer, handed out).
     #[inline(always)]
     pub(crate) unsafe fn init(this: *mut Block, next: *mut Block) {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: forwarded from the caller. The whole block header is
+        // written (not just the link), so under loom the cells are made anew.
         unsafe {
             this.write(Block {
                 next: UnsafeCell::new(next),
+                check: UnsafeCell::new(0),
             })
         }
     }
-}
 
-impl Block {
-    /// Writes an owner-list link: `next` encoded with the page's key, so a
-    /// stray write into a freed block cannot plant a usable pointer, and the
-    /// decoded value is checked before it is followed.
+    /// Writes an owner-list link and its check word.
     ///
     /// # Safety
     /// As for [`Block::init`].
     #[inline(always)]
     pub(crate) unsafe fn init_keyed(this: *mut Block, next: *mut Block, key: usize) {
-        // The measurement-only build `--cfg midl_unprotected` stores plain
-        // links (scripts/modes.sh reports what the protection costs).
-        let key = if cfg!(midl_unprotected) { 0 } else { key };
         // SAFETY: forwarded from the caller.
-        unsafe { Block::init(this, (next as usize ^ key) as *mut Block) }
+        unsafe {
+            if cfg!(midl_unprotected) {
+                // Measurement-only build: the link alone (scripts/modes.sh
+                // reports what the check word costs).
+                this.cast::<*mut Block>().write(next);
+            } else {
+                this.write(Block {
+                    next: UnsafeCell::new(next),
+                    check: UnsafeCell::new(next as usize ^ key),
+                })
+            }
+        }
     }
 
-    /// Reads an owner-list link written by [`Block::init_keyed`] with `key`.
+    /// Reads an owner-list link written by [`Block::init_keyed`] with `key`,
+    /// stopping the process if its check word does not match.
     ///
     /// # Safety
     /// `this` is a free block on one of the caller's owner lists.
     #[inline(always)]
-    pub(crate) unsafe fn next_keyed(this: *mut Block, key: usize) -> *mut Block {
-        let key = if cfg!(midl_unprotected) { 0 } else { key };
+    pub(crate) unsafe fn checked_next(this: *mut Block, key: usize) -> *mut Block {
         // SAFETY: forwarded from the caller.
-        (unsafe { Block::next(this) } as usize ^ key) as *mut Block
+        unsafe {
+            let next = Block::next(this);
+            if !cfg!(midl_unprotected) && (*this).check.with(|c| *c) != next as usize ^ key {
+                report::corrupt_free_list(this.cast(), next as usize);
+            }
+            next
+        }
     }
 }
 
@@ -76,22 +97,9 @@ impl Linked for Block {
 
     #[inline(always)]
     unsafe fn set_next(this: *mut Self, next: *mut Self) {
-        // Re-initialise rather than write through the old link: the block's
-        // previous user may have overwritten its first word.
         // SAFETY: the caller owns the free block `this`.
         unsafe { Block::init(this, next) }
     }
-}
-
-/// The decoded link `next` of free block `b` leaves `b`'s segment: the end
-/// of the list (null), or a corrupted link.
-#[cold]
-#[inline(never)]
-fn list_end(b: *mut Block, next: *mut Block, key: usize) -> *mut Block {
-    if !next.is_null() {
-        report::corrupt_free_list(b.cast(), next as usize ^ key);
-    }
-    next
 }
 
 /// The part of a page that only its owning heap's thread touches.
@@ -117,7 +125,7 @@ pub(crate) struct PageLocal {
     pub(crate) in_use: bool,
     /// The page sits on the heap's full list.
     pub(crate) in_full: bool,
-    /// Every block on `free` is zero but for its link word.
+    /// Every block on `free` is zero but for its link and check words.
     pub(crate) free_is_zero: bool,
     /// Links in the heap's page queue (class queue or full list).
     pub(crate) prev: *mut Page,
@@ -314,14 +322,7 @@ impl Page {
             self.local(|l| {
                 let b = l.free;
                 if !b.is_null() {
-                    let mut next = Block::next_keyed(b, l.key);
-                    // One test covers both "null" and "outside this
-                    // segment"; only a list's last block goes on to the
-                    // null check, out of line.
-                    if !cfg!(midl_unprotected) && (next as usize ^ b as usize) >> SEGMENT_SHIFT != 0 {
-                        next = list_end(b, next, l.key);
-                    }
-                    l.free = next;
+                    l.free = Block::checked_next(b, l.key);
                     l.credit += 1;
                     l.allocs += 1;
                 }
@@ -520,21 +521,18 @@ impl Page {
                     }
                     let mut b = head;
                     while !b.is_null() {
-                        let word1 = b.cast::<usize>().add(1);
-                        if word1.read() != mark ^ b as usize {
-                            let from = (b as usize + 2 * size_of::<usize>()).next_multiple_of(OS_PAGE);
+                        // Words 0 and 1 are the link and its check.
+                        let word2 = b.cast::<usize>().add(2);
+                        if word2.read() != mark ^ b as usize {
+                            let from = (b as usize + 3 * size_of::<usize>()).next_multiple_of(OS_PAGE);
                             let to = (b as usize + bs) & !(OS_PAGE - 1);
                             if to > from {
                                 os::purge(from as *mut u8, to - from);
                                 bytes += to - from;
                             }
-                            word1.write(mark ^ b as usize);
+                            word2.write(mark ^ b as usize);
                         }
-                        let next = Block::next_keyed(b, l.key);
-                        if (next as usize ^ b as usize) >> SEGMENT_SHIFT != 0 {
-                            list_end(b, next, l.key);
-                        }
-                        b = next;
+                        b = Block::checked_next(b, l.key);
                     }
                 }
                 bytes

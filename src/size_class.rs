@@ -1,10 +1,10 @@
 //! Size classes.
 //!
-//! * class 0: 8 bytes (requests of 0..=8 bytes, 8-byte aligned);
-//! * classes 1..=64: 16-byte spacing up to 1 KiB, so every block of 16 bytes
-//!   or more is 16-byte aligned and the NDR engine's `8k + 24` requests waste
-//!   at most 8 bytes;
-//! * classes 65..=112: eight classes per power of two (`2^b * 9/8 ..= 16/8`)
+//! * classes 0..=63: 16-byte spacing from 16 bytes to 1 KiB, so every block
+//!   is 16-byte aligned, holds a free block's two words (link and check,
+//!   see `page`), and the NDR engine's `8k + 24` requests waste at most 8
+//!   bytes;
+//! * classes 64..=111: eight classes per power of two (`2^b * 9/8 ..= 16/8`)
 //!   from 1 KiB to [`SMALL_MAX`] = 64 KiB, at most 12.5% internal waste
 //!   (about 4% on RPC-like size mixes, which keeps mixed-size churn within
 //!   the footprint of an exact-fit allocator).
@@ -16,7 +16,7 @@
 /// Largest size served from slab pages.
 pub(crate) const SMALL_MAX: usize = 64 * 1024;
 /// Number of size classes.
-pub(crate) const NUM_CLASSES: usize = 113;
+pub(crate) const NUM_CLASSES: usize = 112;
 /// Largest size looked up in the direct table.
 pub(crate) const TABLE_MAX: usize = 1024;
 /// Entries of the direct tables, indexed by `(size + 7) >> 3`.
@@ -26,12 +26,10 @@ pub(crate) const DIRECT_SLOTS: usize = TABLE_MAX / 8 + 1;
 pub(crate) const SMALL_PAGE_BLOCK_MAX: usize = 8 * 1024;
 
 const fn compute_block_size(class: usize) -> usize {
-    if class == 0 {
-        8
-    } else if class <= 64 {
-        class * 16
+    if class < 64 {
+        (class + 1) * 16
     } else {
-        let k = class - 65;
+        let k = class - 64;
         let b = 10 + k / 8;
         (1usize << b) * (9 + k % 8) / 8
     }
@@ -43,7 +41,7 @@ const fn compute_table() -> [u8; TABLE_MAX / 8 + 1] {
     while i < t.len() {
         // Index i covers sizes 8(i-1)+1 ..= 8i.
         let size = i * 8;
-        t[i] = if size <= 8 { 0 } else { size.div_ceil(16) as u8 };
+        t[i] = if size <= 16 { 0 } else { (size.div_ceil(16) - 1) as u8 };
         i += 1;
     }
     t
@@ -71,7 +69,7 @@ pub(crate) fn class_of(size: usize) -> usize {
     } else {
         let s = size - 1;
         let b = (usize::BITS - 1 - s.leading_zeros()) as usize;
-        65 + (b - 10) * 8 + ((s >> (b - 3)) & 7)
+        64 + (b - 10) * 8 + ((s >> (b - 3)) & 7)
     }
 }
 
@@ -83,8 +81,8 @@ pub(crate) fn direct_slot(size: usize) -> usize {
 
 /// The direct-table slots served by `class` (empty above [`TABLE_MAX`]).
 pub(crate) fn direct_slots_of(class: usize) -> impl Iterator<Item = usize> {
-    let lo = (2 * class).saturating_sub(1);
-    let hi = (2 * class).clamp(1, DIRECT_SLOTS - 1);
+    let lo = (2 * class).min(DIRECT_SLOTS);
+    let hi = (2 * class + 2).min(DIRECT_SLOTS - 1);
     (lo..=hi).filter(move |i| CLASS_TABLE[*i] as usize == class)
 }
 
@@ -121,9 +119,10 @@ mod tests {
     fn alignment_and_waste_bounds() {
         for c in 0..NUM_CLASSES {
             let bs = block_size(c);
-            if bs >= 16 {
-                assert_eq!(bs % 16, 0, "class {c} block {bs} breaks 16-byte alignment");
-            }
+            assert!(
+                bs >= 16 && bs % 16 == 0,
+                "class {c} block {bs} breaks 16-byte alignment"
+            );
         }
         for size in 17..=SMALL_MAX {
             let bs = block_size(class_of(size));
