@@ -20,6 +20,9 @@ static ONCE: Once = Once::new();
 static PURGE_DELAY_MS: AtomicU64 = AtomicU64::new(DEFAULT_PURGE_DELAY_MS);
 static SECRET: AtomicU64 = AtomicU64::new(0);
 static CHECKED: AtomicBool = AtomicBool::new(false);
+/// `MIDL_ALLOC_STATS` asked for the exit-time table and it is not yet
+/// registered.
+static PRINT_STATS: AtomicBool = AtomicBool::new(false);
 
 /// Reads the environment (first call only).
 pub(crate) fn load() {
@@ -38,11 +41,17 @@ pub(crate) fn load() {
                  (build with the cargo feature `checked`); running unchecked\n"
             ));
         }
-        if env_u64(c"MIDL_ALLOC_STATS").is_some_and(|v| v != 0) {
-            // SAFETY: registering a plain extern "C" function.
-            unsafe { libc::atexit(print_stats_at_exit) };
-        }
+        PRINT_STATS.store(env_u64(c"MIDL_ALLOC_STATS").is_some_and(|v| v != 0), Ordering::Relaxed);
     });
+}
+
+/// Registers the exit-time statistics printer if asked for (once). Called
+/// with the calling thread's heap installed, since `atexit` may allocate.
+pub(crate) fn register_exit_hooks() {
+    if PRINT_STATS.swap(false, Ordering::Relaxed) {
+        // SAFETY: registering a plain extern "C" function.
+        unsafe { libc::atexit(print_stats_at_exit) };
+    }
 }
 
 /// The purge delay in milliseconds.

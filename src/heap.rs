@@ -159,6 +159,11 @@ pub(crate) struct Heap {
     next_maintenance_ms: u64,
     /// Key the free lists of this heap's new pages are encoded with.
     key: usize,
+    /// Large objects allocated and freed by this heap since its counts were
+    /// last moved to the statistics (plain counters: the large path is too
+    /// quick for shared atomics).
+    large_allocs: u64,
+    large_frees: u64,
     /// Bytes of retired, still-backed pages in owned and cached segments
     /// (approximate between purges; exact after `purge_retained`).
     retained: usize,
@@ -210,6 +215,8 @@ impl Heap {
             purge_delay_ms: DEFAULT_PURGE_DELAY_MS,
             next_maintenance_ms: 0,
             key: 0,
+            large_allocs: 0,
+            large_frees: 0,
             retained: 0,
             empty: Page::new(ptr::null_mut()),
         }
@@ -251,6 +258,8 @@ impl Heap {
                 purge_delay_ms: purge_delay_ms.max(1),
                 next_maintenance_ms: os::now_ms() + maintenance_interval(purge_delay_ms),
                 key: free_list_key(secret, heap as usize),
+                large_allocs: 0,
+                large_frees: 0,
                 retained: 0,
                 empty: Page::new(ptr::null_mut()),
             });
@@ -366,7 +375,7 @@ impl Heap {
         // the descriptor is live; the push hands the block to the owner.
         unsafe {
             if (*seg).kind == SegmentKind::Large {
-                stats::record_large(-1);
+                stats::record_large(0, 1);
                 crate::large::free(seg);
                 return;
             }
@@ -394,7 +403,7 @@ impl Heap {
                     if !seg.is_null() && (*seg).map_size >= need && (*seg).map_size - need <= need / 2 {
                         (*heap).large_cache[i] = ptr::null_mut();
                         (*heap).large_cached_bytes -= (*seg).map_size;
-                        stats::record_large(1);
+                        (*heap).large_allocs += 1;
                         return (crate::large::reuse(seg, size, align), false);
                     }
                 }
@@ -402,7 +411,14 @@ impl Heap {
         }
         let p = crate::large::alloc(size, align);
         if !p.is_null() {
-            stats::record_large(1);
+            // SAFETY: the heap is the caller's (possibly the never-written
+            // empty heap, which is only read).
+            if unsafe { (*heap).live } {
+                // SAFETY: a live heap, owned by the calling thread.
+                unsafe { (*heap).large_allocs += 1 };
+            } else {
+                stats::record_large(1, 0);
+            }
         }
         (p, true)
     }
@@ -420,7 +436,11 @@ impl Heap {
         // SAFETY: the object is dead and its mapping ours; the heap is the
         // calling thread's.
         unsafe {
-            stats::record_large(-1);
+            if (*heap).live {
+                (*heap).large_frees += 1;
+            } else {
+                stats::record_large(0, 1);
+            }
             let size = (*seg).map_size;
             if (*heap).live && (*heap).large_cached_bytes + size <= LARGE_CACHE_BYTES {
                 if let Some(slot) = (*heap).large_cache.iter().position(|s| s.is_null()) {
@@ -432,6 +452,23 @@ impl Heap {
                 }
             }
             crate::large::free(seg);
+        }
+    }
+
+    /// Moves the heap's large-object counts to the statistics.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
+    unsafe fn flush_large_counts(heap: *mut Heap) {
+        // SAFETY: the heap is the caller's.
+        unsafe {
+            let (a, f) = (
+                core::mem::take(&mut (*heap).large_allocs),
+                core::mem::take(&mut (*heap).large_frees),
+            );
+            if a != 0 || f != 0 {
+                stats::record_large(a, f);
+            }
         }
     }
 
@@ -915,6 +952,7 @@ impl Heap {
             Heap::scan_full(heap, usize::MAX, now);
             Heap::trim_large_cache(heap, now, delay);
             Heap::purge_free_blocks(heap);
+            Heap::flush_large_counts(heap);
             let mut seg = (*heap).segments;
             while !seg.is_null() {
                 let next = Segment::local(seg, |l| l.next);
@@ -1131,6 +1169,7 @@ impl Heap {
             }
             Heap::drain_queue(heap, addr_of_mut!((*heap).full), now);
             Heap::trim_large_cache(heap, u64::MAX, 0);
+            Heap::flush_large_counts(heap);
             // Empty cached segments go to the arena's pool, for the next
             // heap to reuse instead of mapping fresh ones.
             let mut c = (*heap).cache;
@@ -1180,6 +1219,7 @@ impl Heap {
             if !(*heap).live {
                 return;
             }
+            Heap::flush_large_counts(heap);
             let queues = (*heap).queues.iter().chain(core::iter::once(&(*heap).full));
             for q in queues {
                 let mut page = q.first;

@@ -40,6 +40,8 @@ pub mod environment;
 mod ffi;
 #[cfg(not(loom))]
 mod global;
+#[cfg(all(feature = "override", not(loom)))]
+mod malloc_override;
 #[cfg(not(loom))]
 mod thread;
 

@@ -66,16 +66,14 @@ pub(crate) fn record(class: usize, c: Counts) {
     row.live.add(i64::from(c.allocs) - i64::from(c.frees));
 }
 
-/// A large object was allocated (`+1`) or freed (`-1`). Large objects have
-/// no owning thread, so none of their frees counts as remote.
-pub(crate) fn record_large(delta: i64) {
+/// Large objects allocated and freed (heaps count them and hand the counts
+/// over on their slow paths). Large objects have no owning thread, so none
+/// of their frees counts as remote.
+pub(crate) fn record_large(allocs: u64, frees: u64) {
     let row = &CLASSES[LARGE];
-    if delta > 0 {
-        row.allocated.add(1);
-    } else {
-        row.freed.add(1);
-    }
-    row.live.add(delta);
+    row.allocated.add(allocs as usize);
+    row.freed.add(frees as usize);
+    row.live.add(allocs as i64 - frees as i64);
 }
 
 /// A snapshot of the allocator's OS-level statistics.

@@ -64,6 +64,11 @@ pub(crate) fn current_or_create() -> *mut Heap {
     if heap.is_null() {
         return heap;
     }
+    // Installed first: the libc calls below may allocate (glibc's
+    // pthread_setspecific callocs for keys past 32, atexit past 32 entries),
+    // and under a malloc override that allocation comes back here, where it
+    // must find this heap rather than make another.
+    HEAP.set(heap);
     // Without a key (the process ran out of keys) the heap is never
     // abandoned: its blocks stay valid and freeable, its pages are not reused.
     if KEY_OK.load(Ordering::Relaxed) == 1 {
@@ -71,7 +76,7 @@ pub(crate) fn current_or_create() -> *mut Heap {
         // value makes the destructor run for this thread.
         unsafe { libc::pthread_setspecific(KEY, heap.cast()) };
     }
-    HEAP.set(heap);
+    config::register_exit_hooks();
     heap
 }
 

@@ -11,6 +11,8 @@ enum Build {
     Default,
     /// `--features checked`
     Checked,
+    /// `--features override`, loaded with LD_PRELOAD instead of linked
+    Override,
 }
 
 /// Builds the crate's shared library from the current sources (`cargo test`
@@ -19,9 +21,11 @@ enum Build {
 fn lib_dir(build: Build) -> PathBuf {
     static DEFAULT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    static OVERRIDE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let (cell, dir, features) = match build {
         Build::Default => (&DEFAULT, "c-api", ""),
         Build::Checked => (&CHECKED, "c-api-checked", "checked"),
+        Build::Override => (&OVERRIDE, "c-api-override", "override"),
     };
     cell.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -66,7 +70,11 @@ fn compile_and_run(name: &str) -> String {
 fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lib = lib_dir(build);
-    let tag = if build == Build::Checked { "checked-" } else { "" };
+    let tag = match build {
+        Build::Default => "",
+        Build::Checked => "checked-",
+        Build::Override => "override-",
+    };
     let out = std::env::temp_dir().join(format!("midl-alloc-{tag}{name}-{}", std::process::id()));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
@@ -78,16 +86,26 @@ fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
         .arg(root.join("tests/c").join(format!("{name}.c")))
         .arg("-o")
         .arg(&out)
-        .arg("-L")
-        .arg(&lib)
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-lmidl_alloc")
+        .args(if build == Build::Override {
+            vec![]
+        } else {
+            vec![
+                "-L".into(),
+                lib.display().to_string(),
+                format!("-Wl,-rpath,{}", lib.display()),
+                "-lmidl_alloc".into(),
+            ]
+        })
         .status()
         .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
     assert!(status.success(), "compiling tests/c/{name}.c failed");
     // cargo test puts target/<profile>/deps on LD_LIBRARY_PATH, which beats
     // the rpath: point it at the library just built.
-    let run = Command::new(&out)
+    let mut cmd = Command::new(&out);
+    if build == Build::Override {
+        cmd.env("LD_PRELOAD", lib.join("libmidl_alloc.so"));
+    }
+    let run = cmd
         .env("LD_LIBRARY_PATH", &lib)
         .envs(env.iter().copied())
         .output()
@@ -151,4 +169,10 @@ fn c_checked_mode_request_without_the_feature_is_reported() {
     let (out, err) = run_c("stats", Build::Default, &[("MIDL_ALLOC_CHECKED", "1")]);
     assert!(out.contains("checks passed"), "{out}");
     assert!(err.contains("has no checked mode"), "{err}");
+}
+
+#[test]
+fn c_override_gives_glibc_semantics_under_ld_preload() {
+    let (out, _) = run_c("override", Build::Override, &[]);
+    assert!(out.contains("5 checks passed"), "{out}");
 }
