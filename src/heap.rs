@@ -366,10 +366,8 @@ impl Heap {
     ///
     /// # Safety
     /// `p` is a live block in `seg`, not used afterwards.
-    /// `extern "C"`: it cannot unwind, so the exported entry points reach it
-    /// with a tail call (no landing pad, no saved registers).
     #[inline(never)]
-    pub(crate) unsafe extern "C" fn free_remote(seg: *mut Segment, p: *mut u8) {
+    pub(crate) unsafe fn free_remote(seg: *mut Segment, p: *mut u8) {
         // SAFETY: a large object owns its mapping. Otherwise the block keeps
         // its page in use (`used` counts it) until the owner collects it, so
         // the descriptor is live; the push hands the block to the owner.
@@ -429,10 +427,8 @@ impl Heap {
     /// # Safety
     /// `heap` is the calling thread's heap (possibly the empty heap); `seg`
     /// is the header of a dead large object nobody uses again.
-    /// `extern "C"`: it cannot unwind, so the exported entry points reach it
-    /// with a tail call (no landing pad, no saved registers).
     #[cold]
-    unsafe extern "C" fn free_large(heap: *mut Heap, seg: *mut Segment) {
+    unsafe fn free_large(heap: *mut Heap, seg: *mut Segment) {
         // SAFETY: the object is dead and its mapping ours; the heap is the
         // calling thread's.
         unsafe {
@@ -497,10 +493,8 @@ impl Heap {
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread and
     /// `page` is one of its pages.
-    /// `extern "C"`: it cannot unwind, so the exported entry points reach it
-    /// with a tail call (no landing pad, no saved registers).
     #[cold]
-    unsafe extern "C" fn free_local_slow(heap: *mut Heap, page: *mut Page) {
+    unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
         // SAFETY: `page` belongs to `heap`, owned by the calling thread.
         unsafe {
             let (class, used, in_full) = (*page).local(|l| (l.class as usize, l.used(), l.in_full));

@@ -88,7 +88,7 @@ pub(crate) fn fatal(args: fmt::Arguments<'_>) -> ! {
 /// overwritten), and following the link would hand out foreign memory.
 #[cold]
 #[inline(never)]
-pub(crate) extern "C" fn corrupt_free_list(block: *const u8, link: usize) -> ! {
+pub(crate) fn corrupt_free_list(block: *const u8, link: usize) -> ! {
     fatal(format_args!(
         "corrupted free list: free block {block:p} holds link {link:#x}, which is not a block of its page \
          (a block was written after it was freed, or freed twice)"
