@@ -62,7 +62,7 @@ PYEOF
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
-declare -A py_result py_time sq_result sq_time
+declare -A py_result py_time py_rc py_failed sq_result sq_time
 for a in $ALLOCATORS; do
     pre=$(preload_of "$a")
     if [ "$a" != glibc ] && [ ! -f "$pre" ]; then
@@ -72,14 +72,21 @@ for a in $ALLOCATORS; do
     echo "== CPython tests, $a" >&2
     t0=$(now)
     set +e
-    env ${pre:+LD_PRELOAD=$pre} PYTHONMALLOC=malloc $PY -m test -j2 "${MODULES[@]}" > "$work/py-$a.log" 2>&1
+    # From an empty directory (nothing of the checkout in the way); -w
+    # re-runs a failed module once, verbosely, so a flaky test shows as such.
+    (cd "$work" && env ${pre:+LD_PRELOAD=$pre} PYTHONMALLOC=malloc $PY -m test -j2 -w "${MODULES[@]}") \
+        > "$work/py-$a.log" 2>&1
     rc=$?
     set -e
     py_time[$a]=$(elapsed "$t0")
     ok=$(grep -Eo '^(All )?[0-9]+ tests? OK' "$work/py-$a.log" | grep -Eo '[0-9]+' | tail -1 || true)
     bad=$(grep -Eo '^[0-9]+ tests? failed' "$work/py-$a.log" | grep -Eo '^[0-9]+' | tail -1 || true)
-    py_result[$a]="${ok:-0} modules OK, ${bad:-0} failed, exit $rc"
-    tail -5 "$work/py-$a.log" >&2
+    failed=$(grep -Eo '^[0-9:]+ load avg: [0-9.]+ \[ *[0-9]+/[0-9]+/[0-9]+\] test_[a-z0-9_]+ failed' "$work/py-$a.log" \
+        | grep -Eo 'test_[a-z0-9_]+' | sort -u | tr '\n' ' ' || true)
+    py_result[$a]="${ok:-0} modules OK, ${bad:-0} failed${failed:+ ($failed)}, exit $rc"
+    py_rc[$a]=$rc
+    py_failed[$a]=$failed
+    grep -E 'Result|tests? OK|failed' "$work/py-$a.log" | tail -6 >&2
     echo "== sqlite3, $a" >&2
     t0=$(now)
     env ${pre:+LD_PRELOAD=$pre} sqlite3 "$work/db-$a.sqlite" < "$work/workload.sql" > "$work/sq-$a.out"
@@ -114,8 +121,11 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 } > "$OUT"
 cat "$OUT"
 status=0
-if [ "${py_result[midl-alloc]}" != "${py_result[glibc]}" ]; then
-    echo "CPython tests differ: midl-alloc ${py_result[midl-alloc]}, glibc ${py_result[glibc]}" >&2
+# midl-alloc must pass where glibc passes: a failure counts unless glibc
+# failed the very same modules in the same run.
+if [ "${py_rc[midl-alloc]}" != 0 ] &&
+    { [ "${py_rc[glibc]}" = 0 ] || [ "${py_failed[midl-alloc]}" != "${py_failed[glibc]}" ]; }; then
+    echo "CPython tests: midl-alloc ${py_result[midl-alloc]}; glibc ${py_result[glibc]}" >&2
     status=1
 fi
 if [ "${sq_result[midl-alloc]}" != "${sq_result[glibc]}" ]; then
