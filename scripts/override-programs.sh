@@ -20,7 +20,7 @@ MODULES=(test_thread test_threading_local test_json test_re test_unicode test_di
     test_list test_pickle test_subprocess test_tuple test_deque test_heapq test_bisect test_collections
     test_itertools test_functools test_math test_random test_struct test_array test_decimal test_fractions
     test_statistics test_string test_format test_textwrap test_difflib test_csv test_zlib test_hashlib
-    test_base64 test_queue test_sort test_enum test_dataclasses test_weakref test_gc test_generators
+    test_base64 test_queue test_sort test_enum test_dataclasses test_weakref test_gc test_contextlib
     test_sqlite3 test_bytes test_long test_float test_class test_descr test_copy test_operator
     test_unicodedata)
 
