@@ -4,17 +4,11 @@
 //! given their memory back, all but the OS page holding each block's link.
 //! Its own test binary: RSS and the purge counter are process-wide.
 
+mod common;
+
+use common::rss_kib;
 use midl_alloc::{os_stats, MIDL_user_allocate, MIDL_user_free};
 use std::time::{Duration, Instant};
-
-fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
 
 #[test]
 fn free_blocks_of_pages_in_use_are_given_back() {

@@ -4,17 +4,11 @@
 //! are given back before they are pooled. Its own test binary: RSS is
 //! process-wide.
 
+mod common;
+
+use common::rss_kib;
 use midl_alloc::{MIDL_user_allocate, MIDL_user_free};
 use std::time::Duration;
-
-fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
 
 #[test]
 fn a_burst_freed_by_its_own_thread_goes_back_without_further_calls() {

@@ -4,19 +4,13 @@
 //! second of ordinary activity the resident set drops back near where it
 //! started. Its own test binary: RSS is process-wide.
 
+mod common;
+
+use common::rss_kib;
 use midl_alloc::{MIDL_user_allocate, MIDL_user_free};
 use std::time::{Duration, Instant};
 
 const ACTIVITY: [usize; 4] = [24, 200, 3000, 20_000];
-
-fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
 
 #[test]
 fn memory_freed_after_the_owner_exited_goes_back_to_the_os() {
