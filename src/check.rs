@@ -60,7 +60,8 @@ mod imp {
     use crate::os;
     use crate::report::fatal;
     use crate::segment::{segment_of, Segment, SegmentKind, SEGMENT_SHIFT, SEGMENT_SIZE};
-    use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    // Checked mode is not built under loom, so these are the core types.
+    use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
     /// User address space covered (47 bits on x86-64 and AArch64 Linux).
     const ADDRESS_BITS: usize = 47;

@@ -11,9 +11,8 @@
 //! The values are settings, not protocols: relaxed atomics, written once.
 
 use crate::heap::DEFAULT_PURGE_DELAY_MS;
-use crate::sync::Ordering;
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use core::ffi::CStr;
-use core::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Once;
 
 static ONCE: Once = Once::new();
