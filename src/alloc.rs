@@ -120,10 +120,14 @@ pub(crate) fn malloc_zeroed(size: usize, align: usize) -> *mut u8 {
     unsafe {
         if Heap::next_is_zero(heap, class) {
             let p = Heap::try_alloc(heap, class);
-            // A free block's two words (link and check) were its only
-            // non-zero bytes; every block is at least 16 bytes.
-            p.cast::<[usize; 2]>().write([0; 2]);
-            return handed_out(p);
+            // Null only when the block failed its check (malloc below then
+            // reports it).
+            if !p.is_null() {
+                // A free block's two words (link and check) were its only
+                // non-zero bytes; every block is at least 16 bytes.
+                p.cast::<[usize; 2]>().write([0; 2]);
+                return handed_out(p);
+            }
         }
         let p = malloc(s);
         if !p.is_null() {

@@ -351,6 +351,9 @@ impl Heap {
             if (*seg).owner() == heap {
                 let page = Segment::page_of(seg, p);
                 if (*page).push_local(p) {
+                    #[cfg(not(loom))]
+                    free_local_slow(heap, page);
+                    #[cfg(loom)]
                     Heap::free_local_slow(heap, page);
                 }
             } else if (*seg).kind == SegmentKind::Large {
@@ -494,7 +497,7 @@ impl Heap {
     /// `heap` is a live heap (from `create`) owned by the calling thread and
     /// `page` is one of its pages.
     #[cold]
-    unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
+    pub(crate) unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
         // SAFETY: `page` belongs to `heap`, owned by the calling thread.
         unsafe {
             let (class, used, in_full) = (*page).local(|l| (l.class as usize, l.used(), l.in_full));
@@ -526,11 +529,17 @@ impl Heap {
     pub(crate) unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
         // SAFETY: forwarded; the page returned has a free block.
         unsafe {
+            // The fast path also comes here when the current page's head
+            // block fails its check: pop it again, reporting.
+            let current = (*heap).pages[class];
+            if (*current).has_free() {
+                return (*current).pop_checked();
+            }
             let page = Heap::find_page(heap, class);
             if page.is_null() {
                 return ptr::null_mut();
             }
-            (*page).pop()
+            (*page).pop_checked()
         }
     }
 
@@ -1352,4 +1361,19 @@ unsafe fn queue_remove(q: *mut PageQueue, page: *mut Page) {
             (*next).local(|l| l.prev = prev);
         }
     }
+}
+
+/// [`Heap::free_local_slow`] behind the C ABI: it cannot unwind, so
+/// `MIDL_user_free` and the other exported functions reach it with a tail
+/// call and need no stack frame. Under loom it stays a Rust function, since
+/// the expected-failure models panic through it.
+///
+/// # Safety
+/// As for [`Heap::free_local_slow`].
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn free_local_slow(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: forwarded.
+    unsafe { Heap::free_local_slow(heap, page) }
 }

@@ -70,17 +70,28 @@ impl Block {
         }
     }
 
+    /// Whether the check word of `this`, an owner-list block written by
+    /// [`Block::init_keyed`] with `key`, matches its link.
+    ///
+    /// # Safety
+    /// `this` is a free block on one of the caller's owner lists.
+    #[inline(always)]
+    pub(crate) unsafe fn link_ok(this: *mut Block, key: usize) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { cfg!(midl_unprotected) || (*this).check.with(|c| *c) == Block::next(this) as usize ^ key }
+    }
+
     /// Reads an owner-list link written by [`Block::init_keyed`] with `key`,
     /// stopping the process if its check word does not match.
     ///
     /// # Safety
     /// `this` is a free block on one of the caller's owner lists.
-    #[inline(always)]
+    #[inline]
     pub(crate) unsafe fn checked_next(this: *mut Block, key: usize) -> *mut Block {
         // SAFETY: forwarded from the caller.
         unsafe {
             let next = Block::next(this);
-            if !cfg!(midl_unprotected) && (*this).check.with(|c| *c) != next as usize ^ key {
+            if !Block::link_ok(this, key) {
                 report::corrupt_free_list(this.cast(), next as usize);
             }
             next
@@ -310,7 +321,10 @@ impl Page {
         }
     }
 
-    /// Pops a block from `free` (null if it is empty).
+    /// Pops a block from `free`: null if it is empty, or if the head's check
+    /// word does not match (the caller's slow path then pops with
+    /// [`Page::pop_checked`], which reports it). No call on this path, so the
+    /// exported functions that inline it need no stack frame.
     ///
     /// # Safety
     /// The caller's thread owns the page.
@@ -318,6 +332,28 @@ impl Page {
     pub(crate) unsafe fn pop(&self) -> *mut u8 {
         // SAFETY: owner-only access (caller's contract); `free` holds only
         // free blocks of this page.
+        unsafe {
+            self.local(|l| {
+                let b = l.free;
+                if b.is_null() || !Block::link_ok(b, l.key) {
+                    return ptr::null_mut();
+                }
+                l.free = Block::next(b);
+                l.credit += 1;
+                l.allocs += 1;
+                b.cast()
+            })
+        }
+    }
+
+    /// Pops a block from `free` (null if it is empty), stopping the process
+    /// with a message if the head's check word does not match.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page.
+    #[inline]
+    pub(crate) unsafe fn pop_checked(&self) -> *mut u8 {
+        // SAFETY: as for `pop`.
         unsafe {
             self.local(|l| {
                 let b = l.free;
@@ -329,6 +365,16 @@ impl Page {
                 b.cast()
             })
         }
+    }
+
+    /// Whether `free` holds a block.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page.
+    #[inline]
+    pub(crate) unsafe fn has_free(&self) -> bool {
+        // SAFETY: owner-only access (caller's contract).
+        unsafe { self.local(|l| !l.free.is_null()) }
     }
 
     /// Puts back a block the owner frees. Returns true when the caller must
