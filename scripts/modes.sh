@@ -5,7 +5,7 @@
 # for three builds of the same sources:
 #   unprotected  RUSTFLAGS="--cfg midl_unprotected" (plain free-list links:
 #                measurement only, not a supported configuration)
-#   default      encoded, checked free-list links and per-page counting
+#   default      key-encoded owner free-list links
 #   checked      --features checked (double/foreign/interior free detection)
 # The builds run interleaved, ROUNDS times; the median time per mode is
 # reported with its ratio to the unprotected build. Writes results/modes.md.
@@ -61,11 +61,13 @@ out=results/modes.md
         echo "| $m | ${instr[$m]} | $p | $(python3 -c "print(f'{$p / $bp:.2f}')") | $mm | $(python3 -c "print(f'{$mm / $bm:.2f}')") |"
     done
     echo
-    echo "- unprotected: plain free-list links, no per-pop check (the cost baseline; \`--cfg midl_unprotected\`, measurement only)."
-    echo "- default: owner free-list links encoded with a per-heap key and checked to stay in their segment on every pop"
-    echo "  (a corrupted link stops the process with a message), remote chains range-checked when collected,"
-    echo "  and one counter increment per allocation for the statistics."
-    echo "- checked: the default plus checked mode (\`--features checked\`): every free validated against a segment bitmap and"
-    echo "  a per-segment live-block bitmap (atomic read-modify-writes on allocation and free)."
+    echo "- unprotected: plain owner free-list links (the cost baseline; \`--cfg midl_unprotected\`, measurement only)."
+    echo "- default: owner free-list links stored xor-encoded with a per-heap key (one \`xor\` per allocation and per free):"
+    echo "  a stray write into a freed block decodes to a non-user address, so the allocation that reaches it faults"
+    echo "  (or a slow-path walk reports it) instead of handing out a forged pointer; remote chains are range-checked"
+    echo "  when collected. Both builds above count one statistics increment per allocation."
+    echo "- checked: \`--features checked\`: the default plus a check word in each free block verified on every pop"
+    echo "  (a corrupted link is reported with a message), and checked mode: every free validated against a segment"
+    echo "  bitmap and a per-segment live-block bitmap (atomic read-modify-writes on allocation and free)."
 } > "$out"
 cat "$out"

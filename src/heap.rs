@@ -171,13 +171,14 @@ pub(crate) struct Heap {
     empty: Page,
 }
 
-/// A non-zero free-list key from a process secret and a heap address
-/// (splitmix64's finaliser, so neighbouring heaps get unrelated keys).
+/// A free-list key from a process secret and a heap address (splitmix64's
+/// finaliser, so neighbouring heaps get unrelated keys), shaped as
+/// `page::Block` needs.
 fn free_list_key(secret: u64, addr: usize) -> usize {
     let mut z = secret ^ (addr as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)) as usize | 1
+    crate::page::shape_key((z ^ (z >> 31)) as usize)
 }
 
 /// How often the slow path runs `maintain`: a quarter of the purge delay,

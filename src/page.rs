@@ -15,24 +15,52 @@ use crate::{fault, report};
 use core::mem::size_of;
 use core::ptr;
 
-/// A free block: its first word links it into a free list; on an owner
-/// list its second word checks the first.
+/// A free block: its first word links it into a free list.
 ///
-/// The check word is `next ^ key`, with the page's secret key, verified when
-/// the block is popped: a stray write into a freed block (or a forged link)
-/// stops the process instead of handing out foreign memory, and the check
-/// runs beside the pop rather than in its dependency chain (the link itself
-/// stays plain, so the next pop does not wait for a decode).
+/// On the owner's lists (`free`, `local_free`) the link is stored encoded,
+/// `next ^ key` with the page's secret key, which has its top bit set and
+/// the next one clear. A stray write into a freed block therefore decodes
+/// to an address with bit 63 set (any value with a clear top bit: pointers,
+/// small and positive integers) or bits 63..62 = 0b01 (values with both top
+/// bits set, such as -1): never a user-space address, so the allocation
+/// that follows it faults instead of handing out foreign memory, and a
+/// forged link cannot aim anywhere without the key. Values with bits
+/// 63..62 = 0b10 (negative doubles between -2 and 2, for instance) decode
+/// to a user address only if their bits 47..61 equal the key's (1 in
+/// 32768). The decode costs one `xor` on the pop; slow-path walks of the
+/// lists also check every decoded link lies in its page and stop with a
+/// message when not.
+///
+/// The checked build (feature `checked`) adds a check word, a second
+/// encoding of the link verified on every pop, so a corrupted link is
+/// always reported with a message.
+///
+/// Remote-free lists hold plain links: their pushers do not know the key;
+/// the owner range-checks those links when it collects them.
 #[repr(C)]
 pub(crate) struct Block {
     next: UnsafeCell<*mut Block>,
     check: UnsafeCell<usize>,
 }
 
+/// Whether free blocks carry a check word (see [`Block`]).
+const CHECK_WORD: bool = cfg!(feature = "checked");
+
+/// The check word of an owner-list link (checked build).
+#[inline(always)]
+fn check_word(next: *mut Block, key: usize) -> usize {
+    next as usize ^ key.rotate_left(32)
+}
+
+/// A free-list key with the shape [`Block`] relies on (bit 63 set, bit 62
+/// clear) from any 64 random bits.
+pub(crate) const fn shape_key(bits: usize) -> usize {
+    (bits | 1 << (usize::BITS - 1)) & !(1 << (usize::BITS - 2))
+}
+
 impl Block {
-    /// Writes an unchecked link into the free memory at `this` (remote-free
-    /// lists: their pushers do not know the key; the owner checks those
-    /// links when it collects them).
+    /// Writes a plain link into the free memory at `this` (remote-free
+    /// lists).
     ///
     /// # Safety
     /// `this` is valid for writes of a `Block`, aligned, and owned by the
@@ -49,53 +77,57 @@ impl Block {
         }
     }
 
-    /// Writes an owner-list link and its check word.
+    /// Writes an owner-list link, encoded with `key` (and its check word in
+    /// the checked build).
     ///
     /// # Safety
     /// As for [`Block::init`].
     #[inline(always)]
     pub(crate) unsafe fn init_keyed(this: *mut Block, next: *mut Block, key: usize) {
+        let stored = if cfg!(midl_unprotected) {
+            next
+        } else {
+            (next as usize ^ key) as *mut Block
+        };
         // SAFETY: forwarded from the caller.
         unsafe {
-            if cfg!(midl_unprotected) {
-                // Measurement-only build: the link alone (scripts/modes.sh
-                // reports what the check word costs).
-                this.cast::<*mut Block>().write(next);
-            } else {
+            if cfg!(loom) || CHECK_WORD {
                 this.write(Block {
-                    next: UnsafeCell::new(next),
-                    check: UnsafeCell::new(next as usize ^ key),
+                    next: UnsafeCell::new(stored),
+                    check: UnsafeCell::new(check_word(next, key)),
                 })
+            } else {
+                // The link alone; `UnsafeCell` is transparent outside loom.
+                this.cast::<*mut Block>().write(stored)
             }
         }
     }
 
-    /// Whether the check word of `this`, an owner-list block written by
-    /// [`Block::init_keyed`] with `key`, matches its link.
+    /// Reads an owner-list link written by [`Block::init_keyed`] with `key`,
+    /// without checking it.
     ///
     /// # Safety
     /// `this` is a free block on one of the caller's owner lists.
     #[inline(always)]
-    pub(crate) unsafe fn link_ok(this: *mut Block, key: usize) -> bool {
+    pub(crate) unsafe fn next_keyed(this: *mut Block, key: usize) -> *mut Block {
         // SAFETY: forwarded from the caller.
-        unsafe { cfg!(midl_unprotected) || (*this).check.with(|c| *c) == Block::next(this) as usize ^ key }
+        let stored = unsafe { Block::next(this) };
+        if cfg!(midl_unprotected) {
+            stored
+        } else {
+            (stored as usize ^ key) as *mut Block
+        }
     }
 
-    /// Reads an owner-list link written by [`Block::init_keyed`] with `key`,
-    /// stopping the process if its check word does not match.
+    /// In the checked build, whether the check word of `this` matches its
+    /// decoded link `next`; always true otherwise.
     ///
     /// # Safety
-    /// `this` is a free block on one of the caller's owner lists.
-    #[inline]
-    pub(crate) unsafe fn checked_next(this: *mut Block, key: usize) -> *mut Block {
+    /// As for [`Block::next_keyed`].
+    #[inline(always)]
+    pub(crate) unsafe fn check_ok(this: *mut Block, next: *mut Block, key: usize) -> bool {
         // SAFETY: forwarded from the caller.
-        unsafe {
-            let next = Block::next(this);
-            if !Block::link_ok(this, key) {
-                report::corrupt_free_list(this.cast(), next as usize);
-            }
-            next
-        }
+        !CHECK_WORD || unsafe { (*this).check.with(|c| *c) } == check_word(next, key)
     }
 }
 
@@ -321,9 +353,9 @@ impl Page {
         }
     }
 
-    /// Pops a block from `free`: null if it is empty, or if the head's check
-    /// word does not match (the caller's slow path then pops with
-    /// [`Page::pop_checked`], which reports it). No call on this path, so the
+    /// Pops a block from `free`: null if it is empty, or (checked build) if
+    /// the head's check word does not match (the caller's slow path then
+    /// pops with [`Page::pop_checked`], which reports it). No call on this path, so the
     /// exported functions that inline it need no stack frame.
     ///
     /// # Safety
@@ -335,10 +367,14 @@ impl Page {
         unsafe {
             self.local(|l| {
                 let b = l.free;
-                if b.is_null() || !Block::link_ok(b, l.key) {
+                if b.is_null() {
                     return ptr::null_mut();
                 }
-                l.free = Block::next(b);
+                let next = Block::next_keyed(b, l.key);
+                if !Block::check_ok(b, next, l.key) {
+                    return ptr::null_mut();
+                }
+                l.free = next;
                 l.credit += 1;
                 l.allocs += 1;
                 b.cast()
@@ -347,7 +383,8 @@ impl Page {
     }
 
     /// Pops a block from `free` (null if it is empty), stopping the process
-    /// with a message if the head's check word does not match.
+    /// with a message if the head's link is corrupted (see
+    /// [`Page::checked_next`]).
     ///
     /// # Safety
     /// The caller's thread owns the page.
@@ -358,12 +395,33 @@ impl Page {
             self.local(|l| {
                 let b = l.free;
                 if !b.is_null() {
-                    l.free = Block::checked_next(b, l.key);
+                    l.free = self.checked_next(l, b);
                     l.credit += 1;
                     l.allocs += 1;
                 }
                 b.cast()
             })
+        }
+    }
+
+    /// The decoded link of `b`, a block on one of the owner lists, stopping
+    /// the process with a message if it is neither null nor a block of this
+    /// page (or, in the checked build, if its check word does not match).
+    ///
+    /// # Safety
+    /// The caller's thread owns the page; `l` is its owner part.
+    #[inline]
+    unsafe fn checked_next(&self, l: &PageLocal, b: *mut Block) -> *mut Block {
+        // SAFETY: `b` is on an owner list of this page (caller's contract).
+        unsafe {
+            let next = Block::next_keyed(b, l.key);
+            let off = (next as usize).wrapping_sub(self.start as usize);
+            let in_page = off < (l.capacity * l.block_size) as usize && off % l.block_size as usize == 0;
+            if !(next.is_null() || in_page) || !Block::check_ok(b, next, l.key) {
+                // The word as found in memory (what the stray write left).
+                report::corrupt_free_list(b.cast(), Block::next(b) as usize);
+            }
+            next
         }
     }
 
@@ -578,7 +636,7 @@ impl Page {
                             }
                             word2.write(mark ^ b as usize);
                         }
-                        b = Block::checked_next(b, l.key);
+                        b = self.checked_next(l, b);
                     }
                 }
                 bytes

@@ -90,7 +90,7 @@ pub(crate) fn fatal(args: fmt::Arguments<'_>) -> ! {
 #[inline(never)]
 pub(crate) fn corrupt_free_list(block: *const u8, link: usize) -> ! {
     fatal(format_args!(
-        "corrupted free list: free block {block:p} holds link {link:#x}, which is not a block of its page \
-         (a block was written after it was freed, or freed twice)"
+        "corrupted free list: free block {block:p} holds link word {link:#x}, which does not lead to a block of \
+         its page (a block was written after it was freed, or freed twice)"
     ))
 }

@@ -136,9 +136,16 @@ fn c_out_of_memory_program_passes() {
 }
 
 #[test]
-fn c_free_list_corruption_is_detected() {
+fn c_free_list_corruption_never_hands_out_a_forged_pointer() {
     let out = compile_and_run("corruption");
-    assert!(out.contains("2 checks passed"), "{out}");
+    assert!(out.contains("4 checks passed"), "{out}");
+}
+
+#[test]
+fn c_free_list_corruption_is_reported_in_the_checked_build() {
+    let (out, _) = run_c("corruption", Build::Checked, &[("MIDL_TEST_CHECKED", "1")]);
+    assert!(out.contains("4 checks passed"), "{out}");
+    assert!(!out.contains("SIGSEGV"), "{out}");
 }
 
 #[test]

@@ -1,16 +1,25 @@
-/* Default build: a freed block whose free-list link is overwritten (a
- * use-after-free write) is detected when the allocator reaches it, and the
- * process stops with a message instead of handing out a forged pointer. */
+/* A freed block whose free-list link is overwritten (a use-after-free
+ * write) never makes the allocator hand out the forged pointer.
+ * - Owner lists, default build: the link is stored encoded with the heap's
+ *   key, so the write decodes to an address that is not user memory; the
+ *   allocation that follows it faults (or a slow-path walk reports it).
+ * - Owner lists, checked build (MIDL_TEST_CHECKED=1): the check word
+ *   reports it with a message.
+ * - Remote lists, both builds: links are range-checked when the owner
+ *   collects them, with a message. */
 #include "midl_alloc.h"
 #include "crash.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+
+static uintptr_t stray_value;
 
 static void use_after_free_write(void) {
     void *p = MIDL_user_allocate(64);
     MIDL_user_free(p);
-    /* The attacker-style write: a plausible pointer into the same page. */
-    *(uintptr_t *)p = (uintptr_t)p + 64;
+    *(uintptr_t *)p = stray_value ? stray_value : (uintptr_t)p + 64;
+    /* Running to the end (the child then exits 0) fails the check. */
     for (int i = 0; i < 100000; i++) (void)MIDL_user_allocate(64);
 }
 
@@ -18,9 +27,22 @@ static void remote_use_after_free_write(void);
 
 int main(void) {
     int checks = 0;
+    int checked = getenv("MIDL_TEST_CHECKED") != NULL;
     const char *fragments[] = {"midl-alloc: corrupted free list", NULL};
-    expect_abort("use-after-free write (owner list)", use_after_free_write, fragments);
-    checks++;
+    /* The attacker-style write (a plausible pointer into the same page), a
+     * small integer, and all ones. */
+    uintptr_t values[] = {0, 0x41, UINTPTR_MAX};
+    const char *names[] = {"use-after-free write of a pointer (owner list)",
+                           "use-after-free write of a small integer (owner list)",
+                           "use-after-free write of all ones (owner list)"};
+    for (int i = 0; i < 3; i++) {
+        stray_value = values[i];
+        if (checked)
+            expect_abort(names[i], use_after_free_write, fragments);
+        else
+            expect_stop(names[i], use_after_free_write, fragments);
+        checks++;
+    }
     expect_abort("use-after-free write (remote list)", remote_use_after_free_write, fragments);
     checks++;
     printf("%d checks passed\n", checks);
