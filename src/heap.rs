@@ -29,6 +29,8 @@ pub(crate) const DEFAULT_PURGE_DELAY_MS: u64 = 100;
 const SEGMENT_CACHE_MAX: usize = 2;
 /// Full pages examined for remote frees before a fresh page is taken.
 const FULL_SCAN: usize = 8;
+/// How many pages with room `find_page` compares before taking the fullest.
+const CANDIDATES: usize = 4;
 /// Empty segments the arena's shared pool keeps (beyond them, unmapped).
 const EMPTY_POOL_MAX: usize = 8;
 /// Freed large objects a heap keeps for reuse (until the purge delay).
@@ -564,23 +566,40 @@ impl Heap {
             Heap::set_current(heap, class, sentinel);
             let q = addr_of_mut!((*heap).queues[class]);
             loop {
-                // 1. pages of this class with room, current page first.
+                // 1. pages of this class with room, current page first: of
+                // the first CANDIDATES, the one with the most blocks in use,
+                // so the emptier ones can drain and be retired (and their
+                // memory serve any class) rather than each class keeping the
+                // pages of its own peak.
+                let mut best: *mut Page = ptr::null_mut();
+                let mut best_used = 0;
+                let mut seen = 0;
                 let mut page = (*q).first;
-                while !page.is_null() {
+                while !page.is_null() && seen < CANDIDATES {
                     let next = (*page).local(|l| l.next);
                     (*page).collect();
-                    let has_free = (*page).local(|l| !l.free.is_null());
-                    if (*page).extend() || has_free {
+                    let (has_room, used) = (*page).local(|l| (!l.free.is_null() || l.capacity < l.reserved, l.used()));
+                    if has_room {
+                        if best.is_null() || used > best_used {
+                            (best, best_used) = (page, used);
+                        }
+                        seen += 1;
+                    } else {
                         queue_remove(q, page);
-                        queue_push_front(q, page);
-                        (*page).set_role(Role::Current);
-                        Heap::set_current(heap, class, page);
-                        return page;
+                        (*page).set_role(Role::Full);
+                        queue_push_back(addr_of_mut!((*heap).full), page);
                     }
-                    queue_remove(q, page);
-                    (*page).set_role(Role::Full);
-                    queue_push_back(addr_of_mut!((*heap).full), page);
                     page = next;
+                }
+                if !best.is_null() {
+                    if !(*best).has_free() {
+                        (*best).extend();
+                    }
+                    queue_remove(q, best);
+                    queue_push_front(q, best);
+                    (*best).set_role(Role::Current);
+                    Heap::set_current(heap, class, best);
+                    return best;
                 }
                 // 2. a few full pages may have been freed into by others.
                 Heap::scan_full(heap, FULL_SCAN, now);

@@ -1,13 +1,17 @@
 //! Size classes.
 //!
 //! * classes 0..=63: 16-byte spacing from 16 bytes to 1 KiB, so every block
-//!   is 16-byte aligned, holds a free block's two words (link and check,
-//!   see `page`), and the NDR engine's `8k + 24` requests waste at most 8
+//!   is 16-byte aligned, holds a free block's two header words (see
+//!   `page`), and the NDR engine's `8k + 24` requests waste at most 8
 //!   bytes;
-//! * classes 64..=111: eight classes per power of two (`2^b * 9/8 ..= 16/8`)
-//!   from 1 KiB to [`SMALL_MAX`] = 64 KiB, at most 12.5% internal waste
-//!   (about 4% on RPC-like size mixes, which keeps mixed-size churn within
-//!   the footprint of an exact-fit allocator).
+//! * classes 64..=159: sixteen classes per power of two
+//!   (`2^b * 17/16 ..= 32/16`) from 1 KiB to [`SMALL_MAX`] = 64 KiB, at most
+//!   6.25% internal waste (about 2% on the benchmark's mixed-size churn).
+//!   Measured on that churn (benches/compare.rs, mixed-churn, peak RSS):
+//!   eight per power of two waste twice as much, and 32 per power of two,
+//!   though they waste less after the fill, peak higher: every class holds
+//!   the pages of its own random walk of live blocks, and more classes
+//!   means more walks.
 //!
 //! Every power of two from 16 to 64 KiB is a class of its own, which is what
 //! lets over-aligned requests be served from slab pages (see `heap`).
@@ -15,8 +19,12 @@
 
 /// Largest size served from slab pages.
 pub(crate) const SMALL_MAX: usize = 64 * 1024;
+/// log2 of the classes per power of two above 1 KiB.
+const STEP_BITS: usize = 4;
+/// Classes per power of two above 1 KiB.
+const PER_DOUBLING: usize = 1 << STEP_BITS;
 /// Number of size classes.
-pub(crate) const NUM_CLASSES: usize = 112;
+pub(crate) const NUM_CLASSES: usize = 64 + 6 * PER_DOUBLING;
 /// Largest size looked up in the direct table.
 pub(crate) const TABLE_MAX: usize = 1024;
 /// Entries of the direct tables, indexed by `(size + 7) >> 3`.
@@ -30,8 +38,8 @@ const fn compute_block_size(class: usize) -> usize {
         (class + 1) * 16
     } else {
         let k = class - 64;
-        let b = 10 + k / 8;
-        (1usize << b) * (9 + k % 8) / 8
+        let b = 10 + k / PER_DOUBLING;
+        (1usize << b) * (PER_DOUBLING + 1 + k % PER_DOUBLING) / PER_DOUBLING
     }
 }
 
@@ -69,7 +77,7 @@ pub(crate) fn class_of(size: usize) -> usize {
     } else {
         let s = size - 1;
         let b = (usize::BITS - 1 - s.leading_zeros()) as usize;
-        64 + (b - 10) * 8 + ((s >> (b - 3)) & 7)
+        64 + (b - 10) * PER_DOUBLING + ((s >> (b - STEP_BITS)) & (PER_DOUBLING - 1))
     }
 }
 
