@@ -13,6 +13,9 @@ enum Build {
     Checked,
     /// `--features override`, loaded with LD_PRELOAD instead of linked
     Override,
+    /// The default library, not linked: the program loads it with
+    /// `dlopen` from the path in `MIDL_TEST_LIBRARY`
+    Dlopen,
 }
 
 /// Builds the crate's shared library from the current sources (`cargo test`
@@ -23,7 +26,7 @@ fn lib_dir(build: Build) -> PathBuf {
     static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     static OVERRIDE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let (cell, dir, features) = match build {
-        Build::Default => (&DEFAULT, "c-api", ""),
+        Build::Default | Build::Dlopen => (&DEFAULT, "c-api", ""),
         Build::Checked => (&CHECKED, "c-api-checked", "checked"),
         Build::Override => (&OVERRIDE, "c-api-override", "override"),
     };
@@ -72,6 +75,7 @@ fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
     let lib = lib_dir(build);
     let tag = match build {
         Build::Default => "",
+        Build::Dlopen => "dlopen-",
         Build::Checked => "checked-",
         Build::Override => "override-",
     };
@@ -86,8 +90,8 @@ fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
         .arg(root.join("tests/c").join(format!("{name}.c")))
         .arg("-o")
         .arg(&out)
-        .args(if build == Build::Override {
-            vec![]
+        .args(if build == Build::Override || build == Build::Dlopen {
+            vec!["-ldl".to_string()]
         } else {
             vec![
                 "-L".into(),
@@ -104,6 +108,9 @@ fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
     let mut cmd = Command::new(&out);
     if build == Build::Override {
         cmd.env("LD_PRELOAD", lib.join("libmidl_alloc.so"));
+    }
+    if build == Build::Dlopen {
+        cmd.env("MIDL_TEST_LIBRARY", lib.join("libmidl_alloc.so"));
     }
     let run = cmd
         .env("LD_LIBRARY_PATH", &lib)
@@ -133,6 +140,12 @@ fn c_rpcss_program_passes() {
 fn c_out_of_memory_program_passes() {
     let out = compile_and_run("oom");
     assert!(out.contains("checks passed"), "{out}");
+}
+
+#[test]
+fn c_library_loaded_with_dlopen_after_start_up_works_on_every_thread() {
+    let (out, _) = run_c("dlopen", Build::Dlopen, &[]);
+    assert!(out.contains("1 checks passed"), "{out}");
 }
 
 #[test]
