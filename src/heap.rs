@@ -31,6 +31,9 @@ const SEGMENT_CACHE_MAX: usize = 2;
 const FULL_SCAN: usize = 8;
 /// How many pages with room `find_page` compares before taking the fullest.
 const CANDIDATES: usize = 4;
+/// How many times the allocation slow path refills the current page from
+/// its own frees before it goes through `find_page` (and maintenance).
+const QUICK_REFILLS: u32 = 64;
 /// Empty segments the arena's shared pool keeps (beyond them, unmapped).
 const EMPTY_POOL_MAX: usize = 8;
 /// Freed large objects a heap keeps for reuse (until the purge delay).
@@ -159,6 +162,10 @@ pub(crate) struct Heap {
     pool_next: UnsafeCell<*mut Heap>,
     purge_delay_ms: u64,
     next_maintenance_ms: u64,
+    /// How many more times `alloc_slow` may take the short cut (the
+    /// current page's own frees) before going through `find_page`, which
+    /// runs maintenance when due and resets it.
+    quick_left: u32,
     /// Key the free lists of this heap's new pages are encoded with.
     key: usize,
     /// Large objects allocated and freed by this heap since its counts were
@@ -217,6 +224,7 @@ impl Heap {
             pool_next: UnsafeCell::new(ptr::null_mut()),
             purge_delay_ms: DEFAULT_PURGE_DELAY_MS,
             next_maintenance_ms: 0,
+            quick_left: 0,
             key: 0,
             large_allocs: 0,
             large_frees: 0,
@@ -260,6 +268,7 @@ impl Heap {
                 pool_next: UnsafeCell::new(ptr::null_mut()),
                 purge_delay_ms: purge_delay_ms.max(1),
                 next_maintenance_ms: os::now_ms() + maintenance_interval(purge_delay_ms),
+                quick_left: 0,
                 key: free_list_key(secret, heap as usize),
                 large_allocs: 0,
                 large_frees: 0,
@@ -297,7 +306,34 @@ impl Heap {
     pub(crate) unsafe fn try_alloc_direct(heap: *mut Heap, slot: usize) -> *mut u8 {
         // SAFETY: `direct` slots always point at a page of this heap or at its
         // sentinel, both owned by the calling thread; the slot is in range.
-        unsafe { (**(*heap).direct.get_unchecked(slot)).pop() }
+        unsafe { Heap::pop_or_reuse(heap, *(*heap).direct.get_unchecked(slot)) }
+    }
+
+    /// Pops a block from `page`, the current page of a class; when its
+    /// `free` list is empty, takes the page's own frees as the new list
+    /// (most recently used memory first) up to `quick_left` times between
+    /// passes through `find_page`. Null on a miss. The refill is inline so
+    /// a loop over a few blocks never leaves the exported function.
+    ///
+    /// # Safety
+    /// `heap` is the calling thread's heap (or a never-written empty heap,
+    /// whose `quick_left` is 0) and `page` one of its current pages or its
+    /// sentinel.
+    #[inline(always)]
+    unsafe fn pop_or_reuse(heap: *mut Heap, page: *mut Page) -> *mut u8 {
+        // SAFETY: the page is owned by the calling thread (contract); the
+        // empty heap is only read.
+        unsafe {
+            let p = (*page).pop();
+            if !p.is_null() {
+                return p;
+            }
+            if (*heap).quick_left == 0 || !(*page).reuse_local() {
+                return ptr::null_mut();
+            }
+            (*heap).quick_left -= 1;
+            (*page).pop()
+        }
     }
 
     /// Moves `page`, a page of `class` on its queue, to the queue's front
@@ -340,7 +376,7 @@ impl Heap {
     pub(crate) unsafe fn try_alloc(heap: *mut Heap, class: usize) -> *mut u8 {
         // SAFETY: `pages` slots always point at a page of this heap or at its
         // sentinel, both owned by the calling thread; class is in range.
-        unsafe { (**(*heap).pages.get_unchecked(class)).pop() }
+        unsafe { Heap::pop_or_reuse(heap, *(*heap).pages.get_unchecked(class)) }
     }
 
     /// Whether the block about to be popped from `class`'s current page is
@@ -554,18 +590,6 @@ impl Heap {
             if (*current).has_free() {
                 return (*current).pop_checked();
             }
-            // A loop over the current page's few carved blocks: take back
-            // its own frees, unless maintenance is due. (The sentinel has
-            // no frees.)
-            let due = (*heap).next_maintenance_ms;
-            if (due == 0 || os::now_ms() < due) && (*current).reuse_local() {
-                // Nothing else out: carve on, so the loop soon runs through
-                // the whole page.
-                if (*current).local(|l| l.used() == 0) {
-                    (*current).extend();
-                }
-                return (*current).pop_checked();
-            }
             let page = Heap::find_page(heap, class);
             if page.is_null() {
                 return ptr::null_mut();
@@ -585,6 +609,7 @@ impl Heap {
             if now >= (*heap).next_maintenance_ms && (*heap).next_maintenance_ms != 0 {
                 Heap::maintain(heap, now);
             }
+            (*heap).quick_left = QUICK_REFILLS;
             let sentinel = addr_of_mut!((*heap).empty);
             let old = (*heap).pages[class];
             if old != sentinel {

@@ -297,9 +297,6 @@ fn purged_mark(key: usize) -> usize {
 /// Most bytes carved into blocks at one time, so a page's untouched memory
 /// stays untouched (and unbacked) until it is needed.
 const EXTEND_BYTES: usize = 4096;
-/// A page taken up with fewer free bytes than this is carved further (see
-/// [`Page::refill`]).
-const REFILL_BYTES: usize = 16 * 1024;
 /// Fewest blocks carved at one time (large classes).
 const EXTEND_MIN_BLOCKS: usize = 4;
 
@@ -565,32 +562,19 @@ impl Page {
     }
 
     /// Whether the page has room (a free block, or blocks not carved yet),
-    /// carving a run first when fewer than [`REFILL_BYTES`] of carved blocks
-    /// are free, or none is in use. Carving only that far keeps memory
-    /// untouched on pages that churn (carving writes each block's first OS
-    /// page: measured, carving on every visit raised the benchmark's
-    /// mixed-size churn peak by about 5 MiB); an unused page is carved on
-    /// because a loop over it will run through all of it.
+    /// carving a run only when no carved block is free. Carving lazily
+    /// keeps memory untouched on pages that churn (carving writes each
+    /// block's first OS page; measured, carving on every visit raised the
+    /// benchmark's mixed-size churn peak by about 5 MiB) and keeps a loop's
+    /// working set to the blocks it frees (a page carved through cycles
+    /// every allocation through all of its blocks, which cost the
+    /// marshalling benchmark twice the cache misses).
     ///
     /// # Safety
     /// The caller's thread owns the page, and has just collected it.
     pub(crate) unsafe fn refill(&self) -> bool {
         // SAFETY: owner-only access (caller's contract).
-        unsafe {
-            let (has_free, short) = self.local(|l| {
-                let used = l.used();
-                let free_blocks = (l.capacity - used) as usize;
-                (
-                    !l.free.is_null(),
-                    used == 0 || free_blocks * (l.block_size as usize) < REFILL_BYTES,
-                )
-            });
-            if short || !has_free {
-                self.extend() || has_free
-            } else {
-                true
-            }
-        }
+        unsafe { self.has_free() || self.extend() }
     }
 
     /// When `free` is empty and `local_free` is not, makes the owner's
