@@ -146,6 +146,10 @@ impl Linked for Block {
 }
 
 /// The part of a page that only its owning heap's thread touches.
+/// Laid out hot fields first: an allocation and a local free touch only
+/// `free`, `local_free`, `key`, `credit` and `allocs`, all in the first
+/// cache line of the descriptor.
+#[repr(C)]
 pub(crate) struct PageLocal {
     /// Blocks ready to hand out.
     pub(crate) free: *mut Block,
@@ -157,6 +161,15 @@ pub(crate) struct PageLocal {
     /// when `credit` goes negative: one `dec` and one branch.
     credit: i32,
     bias: i32,
+    /// Key the owner lists' links are encoded with (see `Block::init_keyed`).
+    /// (Between the two counters an allocation bumps, so the compiler does
+    /// not fuse their increments into a vector add.)
+    key: usize,
+    /// Statistics since the last `take_counts`: blocks handed out, `used()`
+    /// at that time, and remote frees collected.
+    allocs: u32,
+    counted_used: u32,
+    remote: u32,
     /// Blocks carved so far (the rest of the page is untouched).
     pub(crate) capacity: u32,
     /// Blocks that fit in the page.
@@ -170,20 +183,13 @@ pub(crate) struct PageLocal {
     pub(crate) in_full: bool,
     /// Every block on `free` is zero but for its link and check words.
     pub(crate) free_is_zero: bool,
+    /// The page's memory was given back to the OS and not used since.
+    pub(crate) decommitted: bool,
     /// Links in the heap's page queue (class queue or full list).
     pub(crate) prev: *mut Page,
     pub(crate) next: *mut Page,
     /// When the page was retired (ms, coarse clock); 0 if nothing to purge.
     pub(crate) retired_at: u64,
-    /// The page's memory was given back to the OS and not used since.
-    pub(crate) decommitted: bool,
-    /// Key the owner lists' links are encoded with (see `Block::init_keyed`).
-    key: usize,
-    /// Statistics since the last `take_counts`: blocks handed out, `used()`
-    /// at that time, and remote frees collected.
-    allocs: u32,
-    counted_used: u32,
-    remote: u32,
 }
 
 /// What a page did since its counts were last taken.
