@@ -282,6 +282,18 @@ impl PageLocal {
         (self.credit + self.bias) as u32
     }
 
+    /// When `free` is empty and `local_free` is not, makes the owner's
+    /// frees the new `free` list; returns whether it did.
+    fn take_local_free(&mut self) -> bool {
+        if !self.free.is_null() || self.local_free.is_null() {
+            return false;
+        }
+        self.free = self.local_free;
+        self.local_free = ptr::null_mut();
+        self.free_is_zero = false;
+        true
+    }
+
     fn set_bias(&mut self, bias: i32) {
         let used = self.used() as i32;
         self.bias = bias;
@@ -532,11 +544,7 @@ impl Page {
         // `take_all`.
         unsafe {
             self.local(|l| {
-                if l.free.is_null() && !l.local_free.is_null() {
-                    l.free = l.local_free;
-                    l.local_free = ptr::null_mut();
-                    l.free_is_zero = false;
-                }
+                l.take_local_free();
                 if remote.is_null() {
                     return 0;
                 }
@@ -598,13 +606,7 @@ impl Page {
                 // (Past 2^30 allocations the page goes through the slow
                 // path, which hands its counts to the statistics before the
                 // counter could wrap.)
-                if !l.free.is_null() || l.local_free.is_null() || l.allocs >= 1 << 30 {
-                    return false;
-                }
-                l.free = l.local_free;
-                l.local_free = ptr::null_mut();
-                l.free_is_zero = false;
-                true
+                l.allocs < 1 << 30 && l.take_local_free()
             })
         }
     }
