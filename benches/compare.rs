@@ -166,11 +166,7 @@ fn marshal_call_with<A: Allocator>(a: A, call: &Call, live: &mut Vec<*mut u8>, w
     }
 }
 
-fn bench_marshal<A: Allocator>(a: A, g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, calls: &[Call]) {
-    bench_marshal_with(a, g, calls, true)
-}
-
-fn bench_marshal_with<A: Allocator>(
+fn bench_marshal<A: Allocator>(
     a: A,
     g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     calls: &[Call],
@@ -184,14 +180,6 @@ fn bench_marshal_with<A: Allocator>(
             i += 1;
         })
     });
-}
-
-fn bench_marshal_unwritten<A: Allocator>(
-    a: A,
-    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    calls: &[Call],
-) {
-    bench_marshal_with(a, g, calls, false)
 }
 
 // ---------------------------------------------------------------------------
@@ -910,29 +898,35 @@ fn main() {
         .configure_from_args();
     let mut rows = Vec::new();
 
+    // One benchmark group driving each allocator through `$f`, and its row
+    // in the results table.
+    macro_rules! group {
+        ($group:expr, $label:expr, $unit:expr, $f:ident($($arg:expr),*)) => {{
+            let group: String = $group.into();
+            let mut g = c.benchmark_group(&group);
+            g.throughput(Throughput::Elements(1));
+            for_each_allocator!($f(&mut g $(, $arg)*));
+            g.finish();
+            rows.push(Row {
+                group,
+                label: $label.into(),
+                unit: $unit,
+            });
+        }};
+    }
     let calls = calls();
-    {
-        let mut g = c.benchmark_group("marshal");
-        g.throughput(Throughput::Elements(1));
-        for_each_allocator!(bench_marshal(&mut g, &calls));
-        g.finish();
-        rows.push(Row {
-            group: "marshal".into(),
-            label: "marshalling path (call)".into(),
-            unit: "calls",
-        });
-    }
-    {
-        let mut g = c.benchmark_group("marshal_unwritten");
-        g.throughput(Throughput::Elements(1));
-        for_each_allocator!(bench_marshal_unwritten(&mut g, &calls));
-        g.finish();
-        rows.push(Row {
-            group: "marshal_unwritten".into(),
-            label: "marshalling path, parameters not written (call)".into(),
-            unit: "calls",
-        });
-    }
+    group!(
+        "marshal",
+        "marshalling path (call)",
+        "calls",
+        bench_marshal(&calls, true)
+    );
+    group!(
+        "marshal_unwritten",
+        "marshalling path, parameters not written (call)",
+        "calls",
+        bench_marshal(&calls, false)
+    );
     {
         let mut g = c.benchmark_group("environment");
         g.throughput(Throughput::Elements(1));
@@ -940,16 +934,12 @@ fn main() {
         g.finish();
     }
     for size in PAIR_SIZES {
-        let group = format!("pair_{size}");
-        let mut g = c.benchmark_group(&group);
-        g.throughput(Throughput::Elements(1));
-        for_each_allocator!(bench_pair(&mut g, size));
-        g.finish();
-        rows.push(Row {
-            group,
-            label: format!("alloc+free {size} B"),
-            unit: "pairs",
-        });
+        group!(
+            format!("pair_{size}"),
+            format!("alloc+free {size} B"),
+            "pairs",
+            bench_pair(size)
+        );
     }
     type Run<A> = fn(A, u64) -> Duration;
     macro_rules! threaded {
