@@ -15,7 +15,7 @@
 use crate::os;
 use crate::page::{Page, Role, PURGE_BLOCK_MIN};
 use crate::remote::{AtomicStack, Linked};
-use crate::segment::{segment_of, Segment, SegmentKind, SEGMENT_SIZE};
+use crate::segment::{segment_of, slot_of, Segment, SegmentKind, SEGMENT_SIZE};
 use crate::size_class::{block_size, class_of, direct_slots_of, DIRECT_SLOTS, NUM_CLASSES, SMALL_PAGE_BLOCK_MAX};
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 use crate::{check, fault, stats};
@@ -229,7 +229,7 @@ impl Heap {
             large_allocs: 0,
             large_frees: 0,
             retained: 0,
-            empty: Page::new(ptr::null_mut()),
+            empty: Page::new(ptr::null_mut(), ptr::null_mut()),
         }
     }
 
@@ -273,7 +273,7 @@ impl Heap {
                 large_allocs: 0,
                 large_frees: 0,
                 retained: 0,
-                empty: Page::new(ptr::null_mut()),
+                empty: Page::new(ptr::null_mut(), ptr::null_mut()),
             });
         }
         heap
@@ -399,16 +399,44 @@ impl Heap {
     /// thread's heap.
     #[inline(always)]
     pub(crate) unsafe fn free(heap: *mut Heap, p: *mut u8) {
-        let seg = segment_of(p);
+        let slot = slot_of(p);
         // SAFETY: `p` lies in a live segment (caller's contract), whose
-        // header is at `seg`. When its owner is our heap the page is ours.
+        // header holds `slot`. A slot owned by our heap is the descriptor
+        // of `p`'s page, and the page is ours (see `segment`).
+        unsafe {
+            if (*slot).owner() == heap {
+                if (*slot).push_local(p) {
+                    // (The slow path finds the page again from `p`, so the
+                    // fast path keeps the page address in its addressing.)
+                    #[cfg(not(loom))]
+                    free_slot_slow(p, heap);
+                    #[cfg(loom)]
+                    Heap::free_local_slow(heap, slot);
+                }
+            } else {
+                #[cfg(not(loom))]
+                free_other(p, heap);
+                #[cfg(loom)]
+                Heap::free_other(p, heap);
+            }
+        }
+    }
+
+    /// Frees a block the fast path cannot: one of another heap (or of
+    /// none), a large object, or a block of our own beyond the first 64 KiB
+    /// of a medium page. (`p` first: it stays in the register it came in.)
+    ///
+    /// # Safety
+    /// As for [`Heap::free`].
+    #[cold]
+    unsafe fn free_other(p: *mut u8, heap: *mut Heap) {
+        let seg = segment_of(p);
+        // SAFETY: `p` lies in a live segment (caller's contract). When the
+        // segment's owner is our heap, so is every page of it.
         unsafe {
             if (*seg).owner() == heap {
                 let page = Segment::page_of(seg, p);
                 if (*page).push_local(p) {
-                    #[cfg(not(loom))]
-                    free_local_slow(heap, page);
-                    #[cfg(loom)]
                     Heap::free_local_slow(heap, page);
                 }
             } else if (*seg).kind == SegmentKind::Large {
@@ -874,7 +902,7 @@ impl Heap {
         // (checked by the callers) proves no block of it is out.
         unsafe {
             let seg = segment_of(page.cast());
-            let i = (page as usize - Segment::page(seg, 0) as usize) / size_of::<Page>();
+            let i = Segment::page_index(seg, page);
             count(page);
             (*page).reset(now);
             if (*heap).next_maintenance_ms == 0 {
@@ -956,7 +984,7 @@ impl Heap {
                 return;
             }
             (*arena).empty_len.fetch_add(1, Ordering::Relaxed);
-            (*seg).owner.store(ptr::null_mut(), Ordering::Relaxed);
+            Segment::set_owner(seg, ptr::null_mut());
             (*arena).empty.push(seg);
         }
     }
@@ -1006,7 +1034,7 @@ impl Heap {
                 forget_decommitted(pick);
                 return Segment::init(pick.cast(), kind, heap, true);
             }
-            (*pick).owner.store(heap, Ordering::Relaxed);
+            Segment::set_owner(pick, heap);
             pick
         }
     }
@@ -1222,7 +1250,7 @@ impl Heap {
     unsafe fn adopt_segment(heap: *mut Heap, seg: *mut Segment, now: u64) {
         // SAFETY: the segment was acquired from the abandoned list.
         unsafe {
-            (*seg).owner.store(heap, Ordering::Relaxed);
+            Segment::set_owner(seg, heap);
             Heap::link_segment(heap, seg);
             (*heap).retained += Heap::segment_retained(seg);
             for i in 1..(*seg).page_count as usize {
@@ -1299,7 +1327,7 @@ impl Heap {
                     l.prev = ptr::null_mut();
                     l.next = ptr::null_mut();
                 });
-                (*seg).owner.store(ptr::null_mut(), Ordering::Relaxed);
+                Segment::set_owner(seg, ptr::null_mut());
                 if !early {
                     (*arena).abandoned.push(seg);
                 }
@@ -1465,17 +1493,32 @@ unsafe fn queue_remove(q: *mut PageQueue, page: *mut Page) {
     }
 }
 
-/// [`Heap::free_local_slow`] behind the C ABI: it cannot unwind, so
-/// `MIDL_user_free` and the other exported functions reach it with a tail
-/// call and need no stack frame. Under loom it stays a Rust function, since
-/// the expected-failure models panic through it.
+/// [`Heap::free_local_slow`] for the page in whose descriptor slot `p`
+/// lies, behind the C ABI: it cannot unwind, so `MIDL_user_free` and the
+/// other exported functions reach it with a tail call and need no stack
+/// frame. Under loom the fast path calls `Heap::free_local_slow` itself,
+/// since the expected-failure models panic through it.
 ///
 /// # Safety
-/// As for [`Heap::free_local_slow`].
+/// `heap` is the calling thread's heap and owns the page whose descriptor
+/// is `slot_of(p)`, which `p` (a block of it) was just pushed to.
 #[cfg(not(loom))]
 #[cold]
 #[inline(never)]
-unsafe extern "C" fn free_local_slow(heap: *mut Heap, page: *mut Page) {
+unsafe extern "C" fn free_slot_slow(p: *mut u8, heap: *mut Heap) {
     // SAFETY: forwarded.
-    unsafe { Heap::free_local_slow(heap, page) }
+    unsafe { Heap::free_local_slow(heap, slot_of(p)) }
+}
+
+/// [`Heap::free_other`] behind the C ABI, for the same reason as
+/// [`free_slot_slow`].
+///
+/// # Safety
+/// As for [`Heap::free`].
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn free_other(p: *mut u8, heap: *mut Heap) {
+    // SAFETY: forwarded.
+    unsafe { Heap::free_other(p, heap) }
 }

@@ -4,6 +4,7 @@
 
 use crate::segment::{Segment, SEGMENT_SIZE};
 use crate::{check, os};
+use core::mem::size_of;
 use core::ptr;
 
 /// Header room before a large object: keeps the object 64-byte aligned.
@@ -12,7 +13,7 @@ const LARGE_HEADER: usize = 128;
 /// first segment-size window of the mapping).
 pub(crate) const MAX_ALIGN: usize = SEGMENT_SIZE / 4;
 
-const _: () = assert!(core::mem::size_of::<Segment>() <= LARGE_HEADER);
+const _: () = assert!(size_of::<Segment>() <= LARGE_HEADER);
 
 /// Bytes to map for a large object of `size` bytes aligned to `align`;
 /// None when that cannot be met.
@@ -38,10 +39,11 @@ pub(crate) fn alloc(size: usize, align: usize) -> *mut u8 {
         return base;
     }
     // SAFETY: `base` maps `map_size` bytes aligned to SEGMENT_SIZE, larger
-    // than the header; the object starts `offset` bytes in.
+    // than the header; the object starts `offset >= LARGE_HEADER` bytes in.
     unsafe {
         let offset = LARGE_HEADER.max(align);
         let seg = Segment::init_large(base, map_size, map_size - offset);
+        Segment::clear_large_slot(seg, offset);
         check::segment_mapped(seg);
         base.add(offset)
     }
@@ -60,6 +62,7 @@ pub(crate) unsafe fn reuse(seg: *mut Segment, size: usize, align: usize) -> *mut
         let map_size = (*seg).map_size;
         debug_assert!(map_size >= offset + size);
         Segment::init_large(seg.cast(), map_size, map_size - offset);
+        Segment::clear_large_slot(seg, offset);
         seg.cast::<u8>().add(offset)
     }
 }

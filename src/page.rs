@@ -8,9 +8,10 @@
 //! no other thread holds, or is in the middle of freeing, a block of the
 //! page, and the owner may retire it.
 
+use crate::heap::Heap;
 use crate::os::{self, OS_PAGE};
 use crate::remote::{AtomicStack, Linked};
-use crate::sync::UnsafeCell;
+use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 use crate::{fault, report};
 use core::mem::size_of;
 use core::ptr;
@@ -212,9 +213,17 @@ pub(crate) enum Role {
     Full,
 }
 
-/// A page descriptor; lives in its segment's header.
+/// A page descriptor; lives in its segment's header (see `segment` for
+/// the slot a descriptor sits in).
 #[repr(C, align(64))]
 pub(crate) struct Page {
+    /// The heap that owns the page: a copy of its segment's owner, kept by
+    /// `Segment::set_owner`, so a free reads its owner from the descriptor
+    /// it pushes to (one cache line). Null in the slots of a segment that
+    /// head no page (the inner 64 KiB slices of a medium page, the slot a
+    /// large object's address maps to), which sends a free there to the
+    /// slow path. Compared, never dereferenced, by freeing threads.
+    pub(crate) owner: AtomicPtr<Heap>,
     pub(crate) local: UnsafeCell<PageLocal>,
     /// Blocks freed by threads other than the owner.
     pub(crate) thread_free: AtomicStack<Block>,
@@ -321,8 +330,9 @@ const EXTEND_MIN_BLOCKS: usize = 4;
 impl Page {
     /// An unused page whose memory starts at `start`.
     #[cfg(not(loom))]
-    pub(crate) const fn new(start: *mut u8) -> Self {
+    pub(crate) const fn new(start: *mut u8, owner: *mut Heap) -> Self {
         Page {
+            owner: AtomicPtr::new(owner),
             local: UnsafeCell::new(PageLocal::empty()),
             thread_free: AtomicStack::new(),
             start,
@@ -330,12 +340,20 @@ impl Page {
     }
 
     #[cfg(loom)]
-    pub(crate) fn new(start: *mut u8) -> Self {
+    pub(crate) fn new(start: *mut u8, owner: *mut Heap) -> Self {
         Page {
+            owner: AtomicPtr::new(owner),
             local: UnsafeCell::new(PageLocal::empty()),
             thread_free: AtomicStack::new(),
             start,
         }
+    }
+
+    /// The owning heap (Relaxed: only compared against the caller's own
+    /// heap, which only the caller's thread stores).
+    #[inline(always)]
+    pub(crate) fn owner(&self) -> *mut Heap {
+        self.owner.load(Ordering::Relaxed)
     }
 
     /// Runs `f` on the owner-only state.

@@ -1,6 +1,5 @@
 //! Segments: 4 MiB chunks aligned to 4 MiB, so `free(p)` finds the header of
-//! the chunk holding `p` by masking the address, and the page descriptor by
-//! one shift. No global table, no lock.
+//! the chunk holding `p` by masking the address. No global table, no lock.
 //!
 //! * small segments: 64 pages of 64 KiB (blocks up to 8 KiB);
 //! * medium segments: 8 pages of 512 KiB (blocks up to 64 KiB);
@@ -9,6 +8,17 @@
 //! Page 0 of a small or medium segment holds the header and the page
 //! descriptors and is never handed out, so every page starts on a multiple
 //! of its own size and power-of-two blocks are naturally aligned.
+//!
+//! The header has one 128-byte descriptor slot per 64 KiB slice in every
+//! segment kind, slot `i` at byte `128 i` of the segment, so the slot of the
+//! slice holding `p` is a mask, a shift and a mask of `p` ([`slot_of`]),
+//! which is all the free fast path computes. A page's descriptor is the
+//! slot of its first slice. Slot 0 is the segment header itself, whose
+//! first word (`Segment::no_owner`) stands where a descriptor's `owner`
+//! is and is always null; the other slots of a medium page, and the slot
+//! an over-aligned large object's address falls in, have a null `owner`
+//! too. A null owner sends a free to the slow path, which finds the page
+//! with the segment's own page size ([`Segment::page_of`]).
 
 use crate::heap::Heap;
 use crate::page::Page;
@@ -23,7 +33,12 @@ const SEGMENT_MASK: usize = SEGMENT_SIZE - 1;
 pub(crate) const SMALL_PAGE_SHIFT: u32 = 16;
 pub(crate) const MEDIUM_PAGE_SHIFT: u32 = 19;
 /// The most pages a segment has (small segments), page 0 included.
+#[cfg_attr(not(feature = "checked"), allow(dead_code))]
 pub(crate) const MAX_PAGES: usize = SEGMENT_SIZE >> SMALL_PAGE_SHIFT;
+/// log2 of the bytes each descriptor slot covers.
+const SLICE_SHIFT: u32 = SMALL_PAGE_SHIFT;
+/// Descriptor slots in a segment header (slot 0 is the header itself).
+const SLOTS: usize = SEGMENT_SIZE >> SLICE_SHIFT;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -60,6 +75,11 @@ pub(crate) struct SegmentLocal {
 
 #[repr(C)]
 pub(crate) struct Segment {
+    /// Always null: read as the `owner` of descriptor slot 0 (see the
+    /// module docs), which is no page's, so frees of addresses in the
+    /// first 64 KiB of a segment (large objects; bad frees into the header)
+    /// take the slow path. Same type and offset as `Page::owner`.
+    no_owner: AtomicPtr<Heap>,
     /// The heap that owns the pages; null while abandoned, and for large
     /// objects. Compared (never dereferenced) by freeing threads.
     pub(crate) owner: AtomicPtr<Heap>,
@@ -85,15 +105,18 @@ unsafe impl Sync for Segment {}
 // SAFETY: as above.
 unsafe impl Send for Segment {}
 
-/// Offset of the page descriptor array from the segment start.
-const PAGES_OFFSET: usize = size_of::<Segment>().next_multiple_of(core::mem::align_of::<Page>());
 /// Bytes of header a small/medium segment needs.
-const HEADER_SIZE: usize = PAGES_OFFSET + MAX_PAGES * size_of::<Page>();
+const HEADER_SIZE: usize = SLOTS * size_of::<Page>();
+
+const _: () = assert!(
+    size_of::<Segment>() <= size_of::<Page>(),
+    "the segment header fits in descriptor slot 0"
+);
 
 #[cfg(not(loom))]
 const _: () = {
     assert!(HEADER_SIZE <= 1 << SMALL_PAGE_SHIFT);
-    assert!(size_of::<Page>() == 128, "pages index by shift");
+    assert!(size_of::<Page>() == 128, "slots index by shift");
 };
 
 /// The segment containing `p`.
@@ -102,18 +125,72 @@ pub(crate) fn segment_of(p: *const u8) -> *mut Segment {
     ((p as usize) & !SEGMENT_MASK) as *mut Segment
 }
 
+/// The descriptor slot of the 64 KiB slice holding `p`: the descriptor of
+/// `p`'s page when `p` lies in a small page or the first slice of a medium
+/// page; otherwise a slot whose `owner` is null (see the module docs).
+/// Only the slot's `owner` may be read before that is known.
+///
+/// # Safety
+/// None to call; the slot is only readable when `p` lies in a live segment.
+#[inline(always)]
+pub(crate) fn slot_of(p: *const u8) -> *mut Page {
+    let slot = ((p as usize) & SEGMENT_MASK) >> SLICE_SHIFT;
+    ((p as usize & !SEGMENT_MASK) | (slot * size_of::<Page>())) as *mut Page
+}
+
 impl Segment {
-    /// The descriptor of page `i`.
+    /// The descriptor slot `i`.
     ///
     /// # Safety
-    /// `this` is a live small or medium segment and `i < page_count`.
+    /// `this` is a live segment header and `0 < i < SLOTS`.
     #[inline(always)]
-    pub(crate) unsafe fn page(this: *mut Segment, i: usize) -> *mut Page {
-        // SAFETY: the descriptor array lies inside page 0 (HEADER_SIZE).
-        unsafe { this.cast::<u8>().add(PAGES_OFFSET).cast::<Page>().add(i) }
+    unsafe fn slot(this: *mut Segment, i: usize) -> *mut Page {
+        debug_assert!(i > 0 && i < SLOTS);
+        // SAFETY: the descriptor slots lie inside page 0 (HEADER_SIZE).
+        unsafe { this.cast::<Page>().add(i) }
     }
 
-    /// The descriptor of the page holding `p`.
+    /// The descriptor of page `i` (the slot of its first slice).
+    ///
+    /// # Safety
+    /// `this` is a live small or medium segment and `0 < i < page_count`
+    /// (page 0 holds the header and has no descriptor).
+    #[inline(always)]
+    pub(crate) unsafe fn page(this: *mut Segment, i: usize) -> *mut Page {
+        // SAFETY: page i's first slice is slot i << (page_shift - SLICE_SHIFT) < SLOTS.
+        unsafe { Segment::slot(this, i << ((*this).page_shift - SLICE_SHIFT)) }
+    }
+
+    /// The index of the page `page` describes.
+    ///
+    /// # Safety
+    /// `this` is a live small or medium segment and `page` one of its pages.
+    #[inline]
+    pub(crate) unsafe fn page_index(this: *mut Segment, page: *mut Page) -> usize {
+        // SAFETY: page_shift is immutable while the segment lives.
+        let per_page = unsafe { (*this).page_shift - SLICE_SHIFT };
+        ((page as usize - this as usize) / size_of::<Page>()) >> per_page
+    }
+
+    /// Records `owner` (null: none) as the owner of the segment and of
+    /// each of its pages.
+    ///
+    /// # Safety
+    /// `this` is a live small or medium segment, and the caller may give it
+    /// away: it owns it, or it is adopting it.
+    pub(crate) unsafe fn set_owner(this: *mut Segment, owner: *mut Heap) {
+        // SAFETY: live segment (caller's contract); page_count is immutable.
+        unsafe {
+            (*this).owner.store(owner, Ordering::Relaxed);
+            for i in 1..(*this).page_count as usize {
+                (*Segment::page(this, i)).owner.store(owner, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The descriptor of the page holding `p`. Stops the process with a
+    /// message if `p` lies in page 0, the header, which holds no blocks (a
+    /// pointer this allocator never returned).
     ///
     /// # Safety
     /// `this` is a live small or medium segment and `p` points into it.
@@ -123,6 +200,11 @@ impl Segment {
         // index is below page_count because p lies in the segment.
         unsafe {
             let i = (p as usize - this as usize) >> (*this).page_shift;
+            if i == 0 {
+                crate::report::fatal(format_args!(
+                    "{p:p} is not a block: the address lies in the header of one of the allocator's segments"
+                ));
+            }
             Segment::page(this, i)
         }
     }
@@ -156,6 +238,7 @@ impl Segment {
                 ptr::null_mut()
             };
             seg.write(Segment {
+                no_owner: AtomicPtr::new(ptr::null_mut()),
                 owner: AtomicPtr::new(owner),
                 kind,
                 page_shift: shift,
@@ -174,10 +257,15 @@ impl Segment {
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
                 check_map: AtomicPtr::new(check_map),
             });
-            for i in 0..count as usize {
-                let page = Segment::page(seg, i);
-                page.write(Page::new(base.add(i << shift)));
-                if dirty {
+            // Every slot past the header's gets a descriptor; those heading
+            // no page keep a null owner for good.
+            let per_page = shift - SLICE_SHIFT;
+            for slot in 1..SLOTS {
+                let heads = slot & ((1 << per_page) - 1) == 0;
+                let page = Segment::slot(seg, slot);
+                let page_owner = if heads { owner } else { ptr::null_mut() };
+                page.write(Page::new(base.add(slot << SLICE_SHIFT), page_owner));
+                if dirty && heads {
                     (*page).local(|l| l.dirty = 1 << shift);
                 }
             }
@@ -196,6 +284,7 @@ impl Segment {
         // the header.
         unsafe {
             seg.write(Segment {
+                no_owner: AtomicPtr::new(ptr::null_mut()),
                 owner: AtomicPtr::new(ptr::null_mut()),
                 kind: SegmentKind::Large,
                 page_shift: SEGMENT_SHIFT as u32,
@@ -215,6 +304,29 @@ impl Segment {
             });
         }
         seg
+    }
+
+    /// Clears the `owner` word of the descriptor slot that the object of
+    /// the large segment `this`, `offset` bytes into its mapping, maps to,
+    /// so a free of it takes the slow path. Only objects aligned to 64 KiB
+    /// or more map past slot 0 (the header's `no_owner`); the word there
+    /// may hold anything from an earlier object in the mapping.
+    ///
+    /// # Safety
+    /// `this` is a large segment header (`init_large`) whose mapping holds
+    /// the object at `offset`, and `offset >= size_of::<Segment>()`.
+    pub(crate) unsafe fn clear_large_slot(this: *mut Segment, offset: usize) {
+        let slot = offset >> SLICE_SHIFT;
+        if slot == 0 {
+            return;
+        }
+        // SAFETY: slot `i` lies at byte 128 i < 64 KiB i <= offset: in the
+        // mapping, before the object; nothing else refers to it.
+        unsafe {
+            let word = ptr::addr_of_mut!((*Segment::slot(this, slot)).owner);
+            debug_assert!((word as usize) + size_of::<AtomicPtr<Heap>>() <= this as usize + offset);
+            word.write(AtomicPtr::new(ptr::null_mut()))
+        }
     }
 
     /// Large objects: the first byte of the object (checked mode).
@@ -254,5 +366,83 @@ impl Linked for Segment {
     unsafe fn set_next(this: *mut Self, next: *mut Self) {
         // SAFETY: `this` is live and exclusively the caller's.
         unsafe { (*this).abandoned_next.with_mut(|p| *p = next) }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{alloc, thread};
+
+    /// The slot a free reads names our heap exactly for blocks of small
+    /// pages and of the first 64 KiB of medium pages, and is the page's
+    /// descriptor then; every other block's slot has a null owner.
+    #[test]
+    fn slots_name_their_owner_only_where_they_describe_the_page() {
+        for (size, count) in [(16usize, 5000usize), (8 * 1024, 64), (24 * 1024, 60), (64 * 1024, 20)] {
+            let blocks: Vec<*mut u8> = (0..count).map(|_| alloc::malloc(size)).collect();
+            let heap = thread::current();
+            let (mut fast, mut slow) = (0, 0);
+            for &p in &blocks {
+                let seg = segment_of(p);
+                // SAFETY: `p` is a live small block, so `seg` is a live
+                // small or medium segment of this thread's heap.
+                unsafe {
+                    assert_eq!((*seg).owner(), heap);
+                    let page = Segment::page_of(seg, p);
+                    let slot = slot_of(p);
+                    if (*slot).owner() == heap {
+                        assert_eq!(slot, page, "{size}-byte block {p:p}");
+                        fast += 1;
+                    } else {
+                        assert!((*slot).owner().is_null(), "{size}-byte block {p:p}");
+                        assert_eq!((*seg).kind, SegmentKind::Medium);
+                        slow += 1;
+                    }
+                }
+            }
+            assert!(fast > 0);
+            assert_eq!(slow > 0, size > 8 * 1024, "{size}: {fast} fast, {slow} slow");
+            for p in blocks {
+                // SAFETY: live blocks from `malloc`, freed once.
+                unsafe { alloc::free(p) };
+            }
+        }
+    }
+
+    /// A large object aligned to 64 KiB or more maps past slot 0; its slot's
+    /// owner word is cleared even when an earlier object in the same
+    /// (reused) mapping left our heap's address there.
+    #[test]
+    fn over_aligned_large_objects_reuse_a_mapping_with_a_null_slot_owner() {
+        let heap = thread::current_or_create();
+        for _ in 0..4 {
+            let first = alloc::malloc(300 * 1024);
+            assert!(!first.is_null());
+            let seg = segment_of(first);
+            // SAFETY: `first` is a live 300 KiB object starting at byte 128
+            // of its mapping, so it covers the owner word of every slot past
+            // 0; it is freed once.
+            unsafe {
+                assert_eq!((*seg).kind, SegmentKind::Large);
+                let words = first.cast::<usize>();
+                for i in 0..(64 * 1024) / 8 {
+                    words.add(i).write(heap as usize);
+                }
+                alloc::free(first);
+            }
+            // SAFETY: a fresh object of at least 200 KiB, freed once.
+            unsafe {
+                let second = alloc::malloc_aligned(200 * 1024, 64 * 1024);
+                assert!(!second.is_null());
+                assert_eq!(second as usize % (64 * 1024), 0);
+                assert_eq!(segment_of(second), seg, "the heap's large cache reuses the mapping");
+                let slot = slot_of(second);
+                assert_ne!(slot, segment_of(second).cast(), "maps past slot 0");
+                assert!((*slot).owner().is_null());
+                second.write_bytes(0x5a, 200 * 1024);
+                alloc::free(second);
+            }
+        }
     }
 }

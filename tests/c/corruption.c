@@ -6,7 +6,9 @@
  * - Owner lists, checked build (MIDL_TEST_CHECKED=1): the check word
  *   reports it with a message.
  * - Remote lists, both builds: links are range-checked when the owner
- *   collects them, with a message. */
+ *   collects them, with a message.
+ * And a free of an address in a segment's header is reported, not pushed
+ * onto a free list. */
 #include "midl_alloc.h"
 #include "crash.h"
 
@@ -24,6 +26,13 @@ static void use_after_free_write(void) {
 }
 
 static void remote_use_after_free_write(void);
+
+/* A free of an address in the header of a segment (the first 64 KiB of the
+ * 4 MiB-aligned chunk a small block lies in), which no block ever is. */
+static void free_in_segment_header(void) {
+    void *p = MIDL_user_allocate(64);
+    MIDL_user_free((void *)(((uintptr_t)p & ~(uintptr_t)(4 * 1024 * 1024 - 1)) + 1024));
+}
 
 int main(void) {
     int checks = 0;
@@ -44,6 +53,9 @@ int main(void) {
         checks++;
     }
     expect_abort("use-after-free write (remote list)", remote_use_after_free_write, fragments);
+    checks++;
+    const char *header[] = {"not a block", NULL};
+    expect_abort("free of an address in a segment header", free_in_segment_header, header);
     checks++;
     printf("%d checks passed\n", checks);
     return 0;
