@@ -3,6 +3,7 @@
 //! thread's heap and the large-object path.
 
 use crate::heap::Heap;
+use crate::page::Page;
 use crate::segment::{segment_of, Segment, SegmentKind};
 use crate::size_class::{block_size, class_of, direct_slot, SMALL_MAX, TABLE_MAX};
 use crate::thread;
@@ -37,12 +38,17 @@ fn handed_out(p: *mut u8) -> *mut u8 {
 #[inline(always)]
 pub(crate) fn malloc(size: usize) -> *mut u8 {
     if size <= TABLE_MAX {
-        // SAFETY: the thread's own heap; the slot of a size up to 1 KiB.
-        let p = unsafe { Heap::try_alloc_direct(thread::current(), direct_slot(size)) };
-        if !p.is_null() {
-            return handed_out(p);
+        let heap = thread::current();
+        // SAFETY: the thread's own heap; the slot of a size up to 1 KiB;
+        // its page is the heap's (or the sentinel).
+        unsafe {
+            let page = Heap::direct_page(heap, direct_slot(size));
+            let p = (*page).pop();
+            if !p.is_null() {
+                return handed_out(p);
+            }
+            handed_out(malloc_miss(size, heap, page))
         }
-        handed_out(malloc_slow(size))
     } else {
         handed_out(malloc_medium(size))
     }
@@ -54,12 +60,20 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
 #[inline(never)]
 extern "C" fn malloc_medium(size: usize) -> *mut u8 {
     if size <= SMALL_MAX {
+        let heap = thread::current();
         // SAFETY: the thread's own heap; class_of gives a valid class.
-        let p = unsafe { Heap::try_alloc(thread::current(), class_of(size)) };
-        if !p.is_null() {
-            return p;
+        unsafe {
+            let page = Heap::class_page(heap, class_of(size));
+            let p = (*page).pop();
+            if !p.is_null() {
+                return p;
+            }
+            let p = Heap::try_reuse(heap, page);
+            if !p.is_null() {
+                return p;
+            }
+            malloc_slow(size)
         }
-        malloc_slow(size)
     } else {
         malloc_large(size, 16).0
     }
@@ -90,6 +104,24 @@ extern "C" fn malloc_slow(size: usize) -> *mut u8 {
     }
     // SAFETY: a live heap owned by this thread; class is valid.
     unsafe { Heap::alloc_slow(heap, class) }
+}
+
+/// A fast-path miss on `page`, the current page for `size` of `heap`, the
+/// calling thread's heap: the page's own frees if it has some (see
+/// [`Heap::try_reuse`]), else the slow path.
+///
+/// # Safety
+/// `heap` is the calling thread's heap and `page` its current page for
+/// `size` (at most [`SMALL_MAX`]).
+#[inline(never)]
+unsafe extern "C" fn malloc_miss(size: usize, heap: *mut Heap, page: *mut Page) -> *mut u8 {
+    // SAFETY: forwarded (the never-written empty heap has no refills left,
+    // so `try_reuse` only reads it).
+    let p = unsafe { Heap::try_reuse(heap, page) };
+    if !p.is_null() {
+        return p;
+    }
+    malloc_slow(size)
 }
 
 /// Allocates `size` bytes aligned to `align` (a power of two).

@@ -78,16 +78,19 @@ impl HeapHandle {
         // SAFETY: the heap is live and used by this thread only; the same
         // fast paths as the real entry points (direct table up to 1 KiB).
         unsafe {
-            let p = if size <= TABLE_MAX {
-                Heap::try_alloc_direct(self.0, direct_slot(size))
+            let page = if size <= TABLE_MAX {
+                Heap::direct_page(self.0, direct_slot(size))
             } else {
-                Heap::try_alloc(self.0, class_of(size))
+                Heap::class_page(self.0, class_of(size))
             };
+            let mut p = (*page).pop();
             if p.is_null() {
-                Heap::alloc_slow(self.0, class_of(size))
-            } else {
-                p
+                p = Heap::try_reuse(self.0, page);
             }
+            if p.is_null() {
+                p = Heap::alloc_slow(self.0, class_of(size));
+            }
+            p
         }
     }
 

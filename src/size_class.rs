@@ -27,8 +27,11 @@ const PER_DOUBLING: usize = 1 << STEP_BITS;
 pub(crate) const NUM_CLASSES: usize = 64 + 6 * PER_DOUBLING;
 /// Largest size looked up in the direct table.
 pub(crate) const TABLE_MAX: usize = 1024;
-/// Entries of the direct tables, indexed by `(size + 7) >> 3`.
-pub(crate) const DIRECT_SLOTS: usize = TABLE_MAX / 8 + 1;
+/// Entries of a heap's direct table of pages, indexed by the size itself:
+/// the allocation fast path then needs no rounding (two instructions
+/// fewer than mimalloc's word-indexed table), for 8 KiB per heap, of which
+/// a program touches the lines of the sizes it asks for.
+pub(crate) const DIRECT_SLOTS: usize = TABLE_MAX + 1;
 /// Blocks of at most this size live in small (64 KiB) pages, larger ones in
 /// medium (512 KiB) pages.
 pub(crate) const SMALL_PAGE_BLOCK_MAX: usize = 8 * 1024;
@@ -84,14 +87,18 @@ pub(crate) fn class_of(size: usize) -> usize {
 /// The direct-table slot of `size` (at most [`TABLE_MAX`]).
 #[inline(always)]
 pub(crate) fn direct_slot(size: usize) -> usize {
-    (size + 7) >> 3
+    size
 }
 
-/// The direct-table slots served by `class` (empty above [`TABLE_MAX`]).
-pub(crate) fn direct_slots_of(class: usize) -> impl Iterator<Item = usize> {
-    let lo = (2 * class).min(DIRECT_SLOTS);
-    let hi = (2 * class + 2).min(DIRECT_SLOTS - 1);
-    (lo..=hi).filter(move |i| CLASS_TABLE[*i] as usize == class)
+/// The direct-table slots served by `class` (empty above [`TABLE_MAX`]):
+/// the sizes `16 class + 1 ..= 16 class + 16` (and 0 for class 0).
+pub(crate) fn direct_slots_of(class: usize) -> core::ops::RangeInclusive<usize> {
+    if class * 16 >= TABLE_MAX {
+        #[allow(clippy::reversed_empty_ranges)]
+        return 1..=0;
+    }
+    let lo = if class == 0 { 0 } else { class * 16 + 1 };
+    lo..=class * 16 + 16
 }
 
 /// The block size of `class`.
