@@ -32,7 +32,16 @@ const FULL_SCAN: usize = 8;
 /// How many pages with room `find_page` compares before taking the fullest.
 const CANDIDATES: usize = 4;
 /// How many times the allocation slow path refills the current page from
-/// its own frees before it goes through `find_page` (and maintenance).
+/// its own frees before it looks at the clock, and goes through
+/// `find_page` (and maintenance) if maintenance is due: few while the heap
+/// has full pages (blocks other threads freed there come back only through
+/// maintenance or `find_page`), so light allocation, a few refills a
+/// second, still runs maintenance soon after it is due (the benchmark's
+/// remote-burst workload: at 64 refills, memory freed by another thread
+/// sometimes stayed for all of its 300 ms of light allocation); many
+/// otherwise, since a tight loop of 4 KB pairs refills every 4 pairs and
+/// a clock read every 8 refills cost it 15-30%.
+const QUICK_REFILLS_FULL_PAGES: u32 = 8;
 const QUICK_REFILLS: u32 = 64;
 /// Empty segments the arena's shared pool keeps (beyond them, unmapped).
 const EMPTY_POOL_MAX: usize = 8;
@@ -352,6 +361,40 @@ impl Heap {
         }
     }
 
+    /// When [`Heap::try_reuse`] has no refills left: grants more unless
+    /// maintenance is due (then the caller goes through `find_page`, which
+    /// runs it), and returns whether it did.
+    ///
+    /// # Safety
+    /// `heap` is the calling thread's heap (or the never-written empty
+    /// heap, whose `next_maintenance_ms` is 0: never renewed, only read).
+    #[inline]
+    pub(crate) unsafe fn renew_quick_refills(heap: *mut Heap) -> bool {
+        // SAFETY: the heap is the caller's; the empty heap is not written.
+        unsafe {
+            if (*heap).quick_left != 0 || os::now_ms() >= (*heap).next_maintenance_ms {
+                return false;
+            }
+            (*heap).quick_left = Heap::quick_refills(heap);
+            true
+        }
+    }
+
+    /// The refills granted between two looks at the clock (see
+    /// [`QUICK_REFILLS`]).
+    ///
+    /// # Safety
+    /// `heap` is a live heap owned by the calling thread.
+    #[inline]
+    unsafe fn quick_refills(heap: *mut Heap) -> u32 {
+        // SAFETY: the heap is the caller's.
+        if unsafe { (*heap).full.first.is_null() } {
+            QUICK_REFILLS
+        } else {
+            QUICK_REFILLS_FULL_PAGES
+        }
+    }
+
     /// Moves `page`, a page of `class` on its queue, to the queue's front
     /// and makes it the current page.
     ///
@@ -654,7 +697,7 @@ impl Heap {
             if now >= (*heap).next_maintenance_ms && (*heap).next_maintenance_ms != 0 {
                 Heap::maintain(heap, now);
             }
-            (*heap).quick_left = QUICK_REFILLS;
+            (*heap).quick_left = Heap::quick_refills(heap);
             let sentinel = addr_of_mut!((*heap).empty);
             let old = (*heap).pages[class];
             if old != sentinel {
