@@ -31,18 +31,20 @@ const SEGMENT_CACHE_MAX: usize = 2;
 const FULL_SCAN: usize = 8;
 /// How many pages with room `find_page` compares before taking the fullest.
 const CANDIDATES: usize = 4;
-/// How many times the allocation slow path refills the current page from
-/// its own frees before it looks at the clock, and goes through
-/// `find_page` (and maintenance) if maintenance is due: few while the heap
-/// has full pages (blocks other threads freed there come back only through
-/// maintenance or `find_page`), so light allocation, a few refills a
-/// second, still runs maintenance soon after it is due (the benchmark's
-/// remote-burst workload: at 64 refills, memory freed by another thread
-/// sometimes stayed for all of its 300 ms of light allocation); many
-/// otherwise, since a tight loop of 4 KB pairs refills every 4 pairs and
-/// a clock read every 8 refills cost it 15-30%.
-const QUICK_REFILLS_FULL_PAGES: u32 = 8;
-const QUICK_REFILLS: u32 = 64;
+/// Refills of the current page from its own frees (`Heap::try_reuse`) are
+/// granted in rounds; between rounds the refill path looks at the clock
+/// and goes through `find_page` (which runs maintenance) once maintenance
+/// is due. Each pass through `find_page` grants [`QUICK_REFILLS_MIN`];
+/// each round that finds maintenance not due yet doubles the grant, up to
+/// [`QUICK_REFILLS_MAX`]. So light allocation, a few refills a second,
+/// runs maintenance within a few refills of it being due (the benchmark's
+/// remote-burst workload: with a fixed 64 refills and no clock, memory
+/// another thread freed sometimes stayed for all of its 300 ms of light
+/// allocation), while a tight loop that refills on every pair (a page with
+/// one free block) reads the clock once per 1024 refills (a fixed 8 cost
+/// such a loop 75%).
+const QUICK_REFILLS_MIN: u32 = 8;
+const QUICK_REFILLS_MAX: u32 = 1024;
 /// Empty segments the arena's shared pool keeps (beyond them, unmapped).
 const EMPTY_POOL_MAX: usize = 8;
 /// Freed large objects a heap keeps for reuse (until the purge delay).
@@ -175,6 +177,8 @@ pub(crate) struct Heap {
     /// current page's own frees) before going through `find_page`, which
     /// runs maintenance when due and resets it.
     quick_left: u32,
+    /// The size of the last grant of refills.
+    quick_grant: u32,
     /// Key the free lists of this heap's new pages are encoded with.
     key: usize,
     /// Large objects allocated and freed by this heap since its counts were
@@ -234,6 +238,7 @@ impl Heap {
             purge_delay_ms: DEFAULT_PURGE_DELAY_MS,
             next_maintenance_ms: 0,
             quick_left: 0,
+            quick_grant: 0,
             key: 0,
             large_allocs: 0,
             large_frees: 0,
@@ -278,6 +283,7 @@ impl Heap {
                 purge_delay_ms: purge_delay_ms.max(1),
                 next_maintenance_ms: os::now_ms() + maintenance_interval(purge_delay_ms),
                 quick_left: 0,
+                quick_grant: 0,
                 key: free_list_key(secret, heap as usize),
                 large_allocs: 0,
                 large_frees: 0,
@@ -375,23 +381,10 @@ impl Heap {
             if (*heap).quick_left != 0 || os::now_ms() >= (*heap).next_maintenance_ms {
                 return false;
             }
-            (*heap).quick_left = Heap::quick_refills(heap);
+            let grant = ((*heap).quick_grant * 2).clamp(QUICK_REFILLS_MIN, QUICK_REFILLS_MAX);
+            (*heap).quick_grant = grant;
+            (*heap).quick_left = grant;
             true
-        }
-    }
-
-    /// The refills granted between two looks at the clock (see
-    /// [`QUICK_REFILLS`]).
-    ///
-    /// # Safety
-    /// `heap` is a live heap owned by the calling thread.
-    #[inline]
-    unsafe fn quick_refills(heap: *mut Heap) -> u32 {
-        // SAFETY: the heap is the caller's.
-        if unsafe { (*heap).full.first.is_null() } {
-            QUICK_REFILLS
-        } else {
-            QUICK_REFILLS_FULL_PAGES
         }
     }
 
@@ -697,7 +690,8 @@ impl Heap {
             if now >= (*heap).next_maintenance_ms && (*heap).next_maintenance_ms != 0 {
                 Heap::maintain(heap, now);
             }
-            (*heap).quick_left = Heap::quick_refills(heap);
+            (*heap).quick_left = QUICK_REFILLS_MIN;
+            (*heap).quick_grant = QUICK_REFILLS_MIN;
             let sentinel = addr_of_mut!((*heap).empty);
             let old = (*heap).pages[class];
             if old != sentinel {
