@@ -137,13 +137,9 @@ unsafe extern "C" fn malloc_miss(size: usize, heap: *mut Heap, page: *mut Page) 
 #[inline(never)]
 unsafe extern "C" fn malloc_renew(size: usize, heap: *mut Heap, page: *mut Page) -> *mut u8 {
     // SAFETY: forwarded.
-    unsafe {
-        if Heap::renew_quick_refills(heap) {
-            let p = Heap::try_reuse(heap, page);
-            if !p.is_null() {
-                return p;
-            }
-        }
+    let p = unsafe { Heap::try_reuse_renewed(heap, page) };
+    if !p.is_null() {
+        return p;
     }
     malloc_slow(size)
 }

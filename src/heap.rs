@@ -367,15 +367,32 @@ impl Heap {
         }
     }
 
+    /// [`Heap::try_reuse`] after a grant of more refills, when it had none
+    /// left and maintenance is not due yet; null otherwise (the caller then
+    /// goes through `find_page`, which runs maintenance).
+    ///
+    /// # Safety
+    /// As for [`Heap::try_reuse`].
+    #[inline]
+    pub(crate) unsafe fn try_reuse_renewed(heap: *mut Heap, page: *mut Page) -> *mut u8 {
+        // SAFETY: forwarded.
+        unsafe {
+            if Heap::renew_quick_refills(heap) {
+                Heap::try_reuse(heap, page)
+            } else {
+                ptr::null_mut()
+            }
+        }
+    }
+
     /// When [`Heap::try_reuse`] has no refills left: grants more unless
-    /// maintenance is due (then the caller goes through `find_page`, which
-    /// runs it), and returns whether it did.
+    /// maintenance is due, and returns whether it did.
     ///
     /// # Safety
     /// `heap` is the calling thread's heap (or the never-written empty
     /// heap, whose `next_maintenance_ms` is 0: never renewed, only read).
     #[inline]
-    pub(crate) unsafe fn renew_quick_refills(heap: *mut Heap) -> bool {
+    unsafe fn renew_quick_refills(heap: *mut Heap) -> bool {
         // SAFETY: the heap is the caller's; the empty heap is not written.
         unsafe {
             if (*heap).quick_left != 0 || os::now_ms() >= (*heap).next_maintenance_ms {

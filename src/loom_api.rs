@@ -87,8 +87,8 @@ impl HeapHandle {
             if p.is_null() {
                 p = Heap::try_reuse(self.0, page);
             }
-            if p.is_null() && Heap::renew_quick_refills(self.0) {
-                p = Heap::try_reuse(self.0, page);
+            if p.is_null() {
+                p = Heap::try_reuse_renewed(self.0, page);
             }
             if p.is_null() {
                 p = Heap::alloc_slow(self.0, class_of(size));
