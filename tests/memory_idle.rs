@@ -6,22 +6,15 @@
 
 mod common;
 
-use common::rss_kib;
-use midl_alloc::{MIDL_user_allocate, MIDL_user_free};
+use common::{resident_burst, rss_kib};
+use midl_alloc::MIDL_user_free;
 use std::time::Duration;
 
 #[test]
 fn a_burst_freed_by_its_own_thread_goes_back_without_further_calls() {
     std::thread::spawn(|| {
         let base = rss_kib();
-        let blocks: Vec<usize> = (0..400_000)
-            .map(|_| {
-                let p = MIDL_user_allocate(256).cast::<u8>();
-                // SAFETY: 256 bytes, touched so they are resident.
-                unsafe { std::ptr::write_bytes(p, 0x5A, 256) };
-                p as usize
-            })
-            .collect();
+        let blocks = resident_burst(400_000, 256);
         let peak = rss_kib();
         assert!(
             peak > base + 90_000,

@@ -9,28 +9,17 @@
 
 mod common;
 
-use common::rss_kib;
-use midl_alloc::{MIDL_user_allocate, MIDL_user_free};
-use std::time::{Duration, Instant};
+use common::{activity_until_rss, pairs, resident_burst, rss_kib};
+use midl_alloc::MIDL_user_free;
+use std::time::Duration;
 
 const ACTIVITY: [usize; 5] = [24, 100, 1000, 5000, 40_000];
 
 #[test]
 fn memory_freed_remotely_goes_back_while_the_owner_allocates_lightly() {
-    for size in ACTIVITY {
-        let p = MIDL_user_allocate(size);
-        // SAFETY: freed once.
-        unsafe { MIDL_user_free(p) };
-    }
+    pairs(&ACTIVITY, 1);
     let base = rss_kib();
-    let blocks: Vec<usize> = (0..262_144)
-        .map(|_| {
-            let p = MIDL_user_allocate(256).cast::<u8>();
-            // SAFETY: 256 bytes, touched so they are resident.
-            unsafe { std::ptr::write_bytes(p, 0x5A, 256) };
-            p as usize
-        })
-        .collect();
+    let blocks = resident_burst(262_144, 256);
     let peak = rss_kib();
     assert!(
         peak > base + 50_000,
@@ -48,18 +37,7 @@ fn memory_freed_remotely_goes_back_while_the_owner_allocates_lightly() {
     // Light activity: one pair of each size every 10 ms, for up to 600 ms
     // (takes about 130 ms here; a refill quota that ignored the clock for
     // 64 refills took about 860 ms on this activity).
-    let start = Instant::now();
-    let mut now_rss = rss_kib();
-    while start.elapsed() < Duration::from_millis(600) && now_rss > base + 8_192 {
-        for size in ACTIVITY {
-            let p = MIDL_user_allocate(size);
-            // SAFETY: freed once.
-            unsafe { MIDL_user_free(p) };
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        now_rss = rss_kib();
-    }
-    let took = start.elapsed();
+    let (now_rss, took) = activity_until_rss(base + 8_192, Duration::from_millis(600), &ACTIVITY, 1);
     assert!(
         now_rss <= base + 8_192,
         "RSS {now_rss} KiB after {took:?}: started at {base}, peaked at {peak} (want within 8 MiB of the start)"

@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::rss_kib;
-use midl_alloc::{MIDL_user_allocate, MIDL_user_free};
-use std::time::{Duration, Instant};
+use common::{activity_until_rss, pairs, resident_burst, rss_kib};
+use midl_alloc::MIDL_user_free;
+use std::time::Duration;
 
 const ACTIVITY: [usize; 4] = [24, 200, 3000, 20_000];
 
@@ -17,24 +17,9 @@ fn memory_freed_after_the_owner_exited_goes_back_to_the_os() {
     // Warm up this thread's heap and every size class the activity below
     // uses, so that activity never needs a fresh page: reclaiming the
     // burst is then up to the heap's periodic maintenance alone.
-    for size in ACTIVITY {
-        let p = MIDL_user_allocate(size);
-        // SAFETY: freed once.
-        unsafe { MIDL_user_free(p) };
-    }
+    pairs(&ACTIVITY, 1);
     let base = rss_kib();
-    let blocks: Vec<usize> = std::thread::spawn(|| {
-        (0..65_536)
-            .map(|_| {
-                let p = MIDL_user_allocate(1000).cast::<u8>();
-                // SAFETY: 1000 bytes, touched so they are resident.
-                unsafe { std::ptr::write_bytes(p, 0x5A, 1000) };
-                p as usize
-            })
-            .collect()
-    })
-    .join()
-    .unwrap();
+    let blocks = std::thread::spawn(|| resident_burst(65_536, 1000)).join().unwrap();
     let peak = rss_kib();
     assert!(
         peak > base + 50_000,
@@ -45,20 +30,7 @@ fn memory_freed_after_the_owner_exited_goes_back_to_the_os() {
         unsafe { MIDL_user_free(p as *mut _) };
     }
     // Ordinary activity on this thread for up to two seconds.
-    let start = Instant::now();
-    let mut now_rss = rss_kib();
-    while start.elapsed() < Duration::from_secs(2) && now_rss > base + 8_192 {
-        for size in ACTIVITY {
-            for _ in 0..64 {
-                let p = MIDL_user_allocate(size);
-                // SAFETY: freed once.
-                unsafe { MIDL_user_free(p) };
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        now_rss = rss_kib();
-    }
-    let took = start.elapsed();
+    let (now_rss, took) = activity_until_rss(base + 8_192, Duration::from_secs(2), &ACTIVITY, 64);
     assert!(
         now_rss <= base + 8_192,
         "RSS {now_rss} KiB after {took:?}: started at {base}, peaked at {peak} (want within 8 MiB of the start)"

@@ -9,3 +9,49 @@ pub fn rss_kib() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap()
 }
+
+/// Allocates `count` blocks of `size` bytes through the C API and writes
+/// every byte, so they are resident; returns their addresses.
+#[allow(dead_code)]
+pub fn resident_burst(count: usize, size: usize) -> Vec<usize> {
+    (0..count)
+        .map(|_| {
+            let p = midl_alloc::MIDL_user_allocate(size).cast::<u8>();
+            // SAFETY: `size` bytes, live.
+            unsafe { std::ptr::write_bytes(p, 0x5A, size) };
+            p as usize
+        })
+        .collect()
+}
+
+/// Allocates and frees a block of each size in `sizes`, `rounds` times.
+#[allow(dead_code)]
+pub fn pairs(sizes: &[usize], rounds: usize) {
+    for &size in sizes {
+        for _ in 0..rounds {
+            let p = midl_alloc::MIDL_user_allocate(size);
+            // SAFETY: freed once.
+            unsafe { midl_alloc::MIDL_user_free(p) };
+        }
+    }
+}
+
+/// Light activity on this thread, `pairs(sizes, rounds)` every 10 ms,
+/// until the RSS is at most `limit` KiB or `deadline` has passed; returns
+/// the last RSS and the time taken.
+#[allow(dead_code)]
+pub fn activity_until_rss(
+    limit: u64,
+    deadline: std::time::Duration,
+    sizes: &[usize],
+    rounds: usize,
+) -> (u64, std::time::Duration) {
+    let start = std::time::Instant::now();
+    let mut rss = rss_kib();
+    while start.elapsed() < deadline && rss > limit {
+        pairs(sizes, rounds);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        rss = rss_kib();
+    }
+    (rss, start.elapsed())
+}
