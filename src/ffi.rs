@@ -72,7 +72,7 @@ pub struct midl_alloc_stats {
 }
 
 const _: () = assert!(
-    crate::CLASS_ROWS == 161,
+    crate::CLASS_ROWS == 449,
     "MIDL_ALLOC_CLASS_ROWS in include/midl_alloc.h"
 );
 

@@ -168,7 +168,7 @@ pub(crate) struct PageLocal {
     key: usize,
     /// Statistics since the last `take_counts`: blocks handed out, `used()`
     /// at that time, and remote frees collected.
-    allocs: u32,
+    pub(crate) allocs: u32,
     counted_used: u32,
     remote: u32,
     /// Blocks carved so far (the rest of the page is untouched).
@@ -178,7 +178,7 @@ pub(crate) struct PageLocal {
     pub(crate) block_size: u32,
     /// Bytes from the page start that may be non-zero (0 after a purge).
     pub(crate) dirty: u32,
-    pub(crate) class: u8,
+    pub(crate) class: u16,
     pub(crate) in_use: bool,
     /// The page sits on the heap's full list.
     pub(crate) in_full: bool,
@@ -321,11 +321,12 @@ fn purged_mark(key: usize) -> usize {
     key.rotate_left(29) ^ 0x6d69_646c_5f70_7572
 }
 
-/// Most bytes carved into blocks at one time, so a page's untouched memory
-/// stays untouched (and unbacked) until it is needed.
+/// Most bytes carved into blocks at one time (and at least one block), so
+/// a page's untouched memory stays untouched (and unbacked) until it is
+/// needed. Blocks above 4 KiB are carved one at a time: carving writes a
+/// block's first OS page, and on the benchmark's mixed-size churn carving
+/// at least four at a time left about 0.4 MiB more resident at its peak.
 const EXTEND_BYTES: usize = 4096;
-/// Fewest blocks carved at one time (large classes).
-const EXTEND_MIN_BLOCKS: usize = 4;
 
 impl Page {
     /// An unused page whose memory starts at `start`.
@@ -511,7 +512,7 @@ impl Page {
                 l.capacity = 0;
                 l.reserved = (page_size / block_size) as u32;
                 l.block_size = block_size as u32;
-                l.class = class as u8;
+                l.class = class as u16;
                 l.in_use = true;
                 l.in_full = false;
                 l.free_is_zero = false;
@@ -593,22 +594,6 @@ impl Page {
         }
     }
 
-    /// Whether the page has room (a free block, or blocks not carved yet),
-    /// carving a run only when no carved block is free. Carving lazily
-    /// keeps memory untouched on pages that churn (carving writes each
-    /// block's first OS page; measured, carving on every visit raised the
-    /// benchmark's mixed-size churn peak by about 5 MiB) and keeps a loop's
-    /// working set to the blocks it frees (a page carved through cycles
-    /// every allocation through all of its blocks, which cost the
-    /// marshalling benchmark twice the cache misses).
-    ///
-    /// # Safety
-    /// The caller's thread owns the page, and has just collected it.
-    pub(crate) unsafe fn refill(&self) -> bool {
-        // SAFETY: owner-only access (caller's contract).
-        unsafe { self.has_free() || self.extend() }
-    }
-
     /// When `free` is empty and `local_free` is not, makes the owner's
     /// frees the new `free` list and returns true (the allocation slow
     /// path's short cut for the current page: no remote collection, no
@@ -630,22 +615,30 @@ impl Page {
     }
 
     /// Carves the next run of untouched blocks and puts them in front of
-    /// `free`. Returns false when the page is fully carved.
+    /// `free`. Returns the bytes carved: 0 when the page is fully carved.
+    ///
+    /// Pages are carved lazily, a run at a time and only when no carved
+    /// block is free: that keeps memory untouched on pages that churn
+    /// (carving writes each block's first OS page; measured, carving on
+    /// every visit raised the benchmark's mixed-size churn peak by about
+    /// 5 MiB) and keeps a loop's working set to the blocks it frees (a page
+    /// carved through cycles every allocation through all of its blocks,
+    /// which cost the marshalling benchmark twice the cache misses).
     ///
     /// # Safety
     /// The caller's thread owns the page.
-    pub(crate) unsafe fn extend(&self) -> bool {
+    pub(crate) unsafe fn extend(&self) -> usize {
         // SAFETY: owner-only access; blocks past `capacity` are untouched
         // memory of this page that nothing refers to.
         unsafe {
             self.local(|l| {
                 let left = l.reserved - l.capacity;
                 if left == 0 {
-                    return false;
+                    return 0;
                 }
                 let bs = l.block_size as usize;
                 debug_assert!(bs >= core::mem::size_of::<Block>());
-                let n = (EXTEND_BYTES / bs).max(EXTEND_MIN_BLOCKS).min(left as usize);
+                let n = (EXTEND_BYTES / bs).max(1).min(left as usize);
                 let first_off = l.capacity as usize * bs;
                 let first = self.start.add(first_off);
                 for i in 0..n {
@@ -660,7 +653,7 @@ impl Page {
                 l.free_is_zero = l.free.is_null() && first_off >= l.dirty as usize;
                 l.free = first.cast();
                 l.capacity += n as u32;
-                true
+                n * bs
             })
         }
     }
@@ -669,6 +662,16 @@ impl Page {
     /// [`PURGE_BLOCK_MIN`] bytes on the owner's lists, all but the OS page
     /// holding each block's first words (its link and a "purged" mark, so a
     /// block is purged once per time it is freed). Returns the bytes purged.
+    ///
+    /// Each list is walked only down to its first marked block: blocks join
+    /// a list only at its head (a free, a collected remote chain, a carved
+    /// run) and `local_free` becomes `free` only when `free` is empty, so
+    /// everything below a block marked by the last pass was there at that
+    /// pass and is marked too. A pass costs the blocks freed since the last
+    /// one, which lets the heap run it whenever fresh memory is carved.
+    /// (A block whose user never wrote its word 2 and that is freed onto
+    /// the same link again still reads as marked; the blocks freed below it
+    /// since wait until it is handed out, or their page is retired.)
     ///
     /// # Safety
     /// The caller's thread owns the page.
@@ -693,17 +696,22 @@ impl Page {
                     }
                     let mut b = head;
                     while !b.is_null() {
-                        // Words 0 and 1 are the link and its check.
+                        // Words 0 and 1 are the link and its check; the
+                        // mark names the block and its link, so a block
+                        // handed out and freed again (its link rewritten)
+                        // does not pass for purged if its user left word 2.
                         let word2 = b.cast::<usize>().add(2);
-                        if word2.read() != mark ^ b as usize {
-                            let from = (b as usize + 3 * size_of::<usize>()).next_multiple_of(OS_PAGE);
-                            let to = (b as usize + bs) & !(OS_PAGE - 1);
-                            if to > from {
-                                os::purge(from as *mut u8, to - from);
-                                bytes += to - from;
-                            }
-                            word2.write(mark ^ b as usize);
+                        let marked = mark ^ b as usize ^ b.cast::<usize>().read();
+                        if word2.read() == marked {
+                            break;
                         }
+                        let from = (b as usize + 3 * size_of::<usize>()).next_multiple_of(OS_PAGE);
+                        let to = (b as usize + bs) & !(OS_PAGE - 1);
+                        if to > from {
+                            os::purge(from as *mut u8, to - from);
+                            bytes += to - from;
+                        }
+                        word2.write(marked);
                         b = self.checked_next(l, b);
                     }
                 }

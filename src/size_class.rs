@@ -4,14 +4,18 @@
 //!   is 16-byte aligned, holds a free block's two header words (see
 //!   `page`), and the NDR engine's `8k + 24` requests waste at most 8
 //!   bytes;
-//! * classes 64..=159: sixteen classes per power of two
-//!   (`2^b * 17/16 ..= 32/16`) from 1 KiB to [`SMALL_MAX`] = 64 KiB, at most
-//!   6.25% internal waste (about 2% on the benchmark's mixed-size churn).
-//!   Measured on that churn (benches/compare.rs, mixed-churn, peak RSS):
-//!   eight per power of two waste twice as much, and 32 per power of two,
-//!   though they waste less after the fill, peak higher: every class holds
-//!   the pages of its own random walk of live blocks, and more classes
-//!   means more walks.
+//! * classes 64..=447: 64 classes per power of two
+//!   (`2^b * 65/64 ..= 128/64`) from 1 KiB to [`SMALL_MAX`] = 64 KiB, at most
+//!   1.6% internal waste. Measured on the benchmark's mixed-size churn
+//!   (benches/compare.rs, mixed-churn), whose peak RSS is reached when its
+//!   100k blocks are first allocated and written through: against 16 per
+//!   power of two, 32 lowered that peak by about 1 MiB and 64 by 1.5 MiB;
+//!   128 raised it again (more classes, more partly carved pages). What is
+//!   left above glibc there is mostly the end of each 64 KiB page that no
+//!   block of the class fits in (about 1.8% for 1–4 KiB blocks).
+//!   A class the program stops using gives its page back (see
+//!   `Heap::retire_unused_current`), so many classes do not keep memory
+//!   after a workload moves on.
 //!
 //! Every power of two from 16 to 64 KiB is a class of its own, which is what
 //! lets over-aligned requests be served from slab pages (see `heap`).
@@ -20,7 +24,7 @@
 /// Largest size served from slab pages.
 pub(crate) const SMALL_MAX: usize = 64 * 1024;
 /// log2 of the classes per power of two above 1 KiB.
-const STEP_BITS: usize = 4;
+const STEP_BITS: usize = 6;
 /// Classes per power of two above 1 KiB.
 const PER_DOUBLING: usize = 1 << STEP_BITS;
 /// Number of size classes.
