@@ -656,6 +656,32 @@ struct Row {
     group: String,
     label: String,
     unit: &'static str,
+    /// ns per unit for each allocator (`NAMES` order) from interleaved
+    /// rounds, which the table takes instead of criterion's estimates.
+    interleaved: Option<[f64; 3]>,
+}
+
+/// Rounds of the interleaved measurement of the threaded workloads.
+const INTERLEAVED_ROUNDS: usize = 15;
+
+/// ns per unit of work for each allocator (`NAMES` order): the median of
+/// `rounds` rounds, each running every allocator once on `work` units,
+/// in turn. The threaded workloads swing with the machine's scheduling
+/// (on the 2-core reference machine, Larson's rate moved 3x between runs
+/// for every allocator, and all three together), so allocators measured
+/// minutes apart, as criterion measures them, compare the machine's
+/// moods more than the allocators; within a round they share them.
+fn interleaved(rounds: usize, work: u64, runs: [&dyn Fn(u64) -> Duration; 3]) -> [f64; 3] {
+    let mut ns: [Vec<f64>; 3] = Default::default();
+    for _ in 0..rounds {
+        for (run, v) in runs.iter().zip(ns.iter_mut()) {
+            v.push(run(work).as_nanos() as f64 / work as f64);
+        }
+    }
+    ns.map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    })
 }
 
 fn criterion_dir() -> PathBuf {
@@ -723,6 +749,12 @@ fn write_results(rows: &[Row], memory: &[MemoryRow]) {
     );
     let _ = writeln!(
         md,
+        "The threaded rows (producer/consumer, server, Larson) are instead the median of {INTERLEAVED_ROUNDS} rounds \
+         that each run every allocator once on the same work, in turn: run apart, as criterion runs them, their \
+         rates swing with the machine's scheduling more than they differ between allocators.  "
+    );
+    let _ = writeln!(
+        md,
         "mimalloc is libmimalloc-sys's default build through `mi_malloc`/`mi_free`; system is glibc `malloc`/`free`.\n"
     );
     let _ = writeln!(md, "## Throughput\n");
@@ -737,10 +769,13 @@ fn write_results(rows: &[Row], memory: &[MemoryRow]) {
     let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|");
     let mut chart = Vec::new();
     for r in rows {
-        let t: Vec<Option<f64>> = NAMES
-            .iter()
-            .map(|a| median_ns(&r.group, a).map(|ns| 1e9 / ns))
-            .collect();
+        let t: Vec<Option<f64>> = match r.interleaved {
+            Some(ns) => ns.iter().map(|ns| Some(1e9 / ns)).collect(),
+            None => NAMES
+                .iter()
+                .map(|a| median_ns(&r.group, a).map(|ns| 1e9 / ns))
+                .collect(),
+        };
         let fmt = |x: Option<f64>| {
             x.map_or("n/a".into(), |v| {
                 if v >= 1e6 {
@@ -911,6 +946,7 @@ fn main() {
                 group,
                 label: $label.into(),
                 unit: $unit,
+                interleaved: None,
             });
         }};
     }
@@ -942,18 +978,40 @@ fn main() {
         );
     }
     type Run<A> = fn(A, u64) -> Duration;
+    // Threaded workloads: criterion's runs (for its report), then the
+    // interleaved rounds the table takes (`work` units a run, about 20-50
+    // ms for midl-alloc; one round of a little work in a smoke run).
+    let rounds = if smoke { 1 } else { INTERLEAVED_ROUNDS };
+    let scale = if smoke { 100 } else { 1 };
     macro_rules! threaded {
-        ($name:expr, $label:expr, $unit:expr, $f:ident) => {{
+        ($name:expr, $label:expr, $unit:expr, $f:ident, $work:expr) => {{
             let mut g = c.benchmark_group($name);
             g.throughput(Throughput::Elements(1));
             bench_threads(Midl, &mut g, $f as Run<Midl>);
             bench_threads(Mimalloc, &mut g, $f as Run<Mimalloc>);
             bench_threads(System, &mut g, $f as Run<System>);
             g.finish();
+            // (A filtered run does them for the filters that start with
+            // the group's name, and prints them.)
+            let selected = !partial || args.iter().any(|a| !a.starts_with('-') && a.starts_with($name));
+            let interleaved = (selected && !args.iter().any(|a| a == "--profile-time")).then(|| {
+                interleaved(
+                    rounds,
+                    $work / scale,
+                    [&|n| $f(Midl, n), &|n| $f(Mimalloc, n), &|n| $f(System, n)],
+                )
+            });
+            if let (Some(ns), true) = (interleaved, partial && !smoke) {
+                println!(
+                    "{} interleaved ({rounds} rounds), ns per unit: midl-alloc {:.1}, mimalloc {:.1}, system {:.1}",
+                    $name, ns[0], ns[1], ns[2]
+                );
+            }
             rows.push(Row {
                 group: $name.into(),
                 label: $label.into(),
                 unit: $unit,
+                interleaved,
             });
         }};
     }
@@ -961,10 +1019,11 @@ fn main() {
         "producer_consumer",
         "producer/consumer (remote free)",
         "blocks",
-        producer_consumer
+        producer_consumer,
+        2_000_000
     );
-    threaded!("server", "server in miniature (request)", "requests", server);
-    threaded!("churn", "thread churn, Larson (replacement)", "ops", churn);
+    threaded!("server", "server in miniature (request)", "requests", server, 200_000);
+    threaded!("churn", "thread churn, Larson (replacement)", "ops", churn, 400_000);
     c.final_summary();
 
     if partial && !smoke {
