@@ -656,9 +656,22 @@ struct Row {
     group: String,
     label: String,
     unit: &'static str,
-    /// ns per unit for each allocator (`NAMES` order) from interleaved
-    /// rounds, which the table takes instead of criterion's estimates.
-    interleaved: Option<[f64; 3]>,
+    /// From interleaved rounds, which the table takes instead of
+    /// criterion's estimates: ns per unit for each allocator (`NAMES`
+    /// order) and midl-alloc's paired speed-ups (see [`Interleaved`]).
+    interleaved: Option<Interleaved>,
+}
+
+/// The interleaved measurement of one workload.
+#[derive(Clone, Copy)]
+struct Interleaved {
+    /// Median ns per unit of work, for each allocator (`NAMES` order).
+    ns: [f64; 3],
+    /// The median over rounds of each round's ratio of mimalloc's (then
+    /// the system allocator's) time to midl-alloc's: a paired comparison,
+    /// so a round the machine slowed down as a whole counts as one round,
+    /// not as a fast or slow allocator.
+    speedup: [f64; 2],
 }
 
 /// Rounds of the interleaved measurement of the threaded workloads.
@@ -671,17 +684,23 @@ const INTERLEAVED_ROUNDS: usize = 15;
 /// for every allocator, and all three together), so allocators measured
 /// minutes apart, as criterion measures them, compare the machine's
 /// moods more than the allocators; within a round they share them.
-fn interleaved(rounds: usize, work: u64, runs: [&dyn Fn(u64) -> Duration; 3]) -> [f64; 3] {
+fn interleaved(rounds: usize, work: u64, runs: [&dyn Fn(u64) -> Duration; 3]) -> Interleaved {
     let mut ns: [Vec<f64>; 3] = Default::default();
     for _ in 0..rounds {
         for (run, v) in runs.iter().zip(ns.iter_mut()) {
             v.push(run(work).as_nanos() as f64 / work as f64);
         }
     }
-    ns.map(|mut v| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
-    })
+    };
+    let paired = |i: usize| median(ns[i].iter().zip(&ns[0]).map(|(o, m)| o / m).collect());
+    let speedup = [paired(1), paired(2)];
+    Interleaved {
+        ns: ns.map(median),
+        speedup,
+    }
 }
 
 fn criterion_dir() -> PathBuf {
@@ -750,8 +769,9 @@ fn write_results(rows: &[Row], memory: &[MemoryRow]) {
     let _ = writeln!(
         md,
         "The threaded rows (producer/consumer, server, Larson) are instead the median of {INTERLEAVED_ROUNDS} rounds \
-         that each run every allocator once on the same work, in turn: run apart, as criterion runs them, their \
-         rates swing with the machine's scheduling more than they differ between allocators.  "
+         that each run every allocator once on the same work, in turn, and their ratios the median of each \
+         round's ratio: run apart, as criterion runs them, their rates swing with the machine's scheduling more \
+         than they differ between allocators.  "
     );
     let _ = writeln!(
         md,
@@ -770,7 +790,7 @@ fn write_results(rows: &[Row], memory: &[MemoryRow]) {
     let mut chart = Vec::new();
     for r in rows {
         let t: Vec<Option<f64>> = match r.interleaved {
-            Some(ns) => ns.iter().map(|ns| Some(1e9 / ns)).collect(),
+            Some(m) => m.ns.iter().map(|ns| Some(1e9 / ns)).collect(),
             None => NAMES
                 .iter()
                 .map(|a| median_ns(&r.group, a).map(|ns| 1e9 / ns))
@@ -785,8 +805,9 @@ fn write_results(rows: &[Row], memory: &[MemoryRow]) {
                 }
             })
         };
-        let ratio = |i: usize| match (t[0], t[i]) {
-            (Some(m), Some(o)) => format!("{:.2}", m / o),
+        let ratio = |i: usize| match (r.interleaved, t[0], t[i]) {
+            (Some(m), _, _) => format!("{:.2}", m.speedup[i - 1]),
+            (None, Some(m), Some(o)) => format!("{:.2}", m / o),
             _ => "n/a".into(),
         };
         let _ = writeln!(
@@ -1001,10 +1022,11 @@ fn main() {
                     [&|n| $f(Midl, n), &|n| $f(Mimalloc, n), &|n| $f(System, n)],
                 )
             });
-            if let (Some(ns), true) = (interleaved, partial && !smoke) {
+            if let (Some(m), true) = (interleaved, partial && !smoke) {
                 println!(
-                    "{} interleaved ({rounds} rounds), ns per unit: midl-alloc {:.1}, mimalloc {:.1}, system {:.1}",
-                    $name, ns[0], ns[1], ns[2]
+                    "{} interleaved ({rounds} rounds), ns per unit: midl-alloc {:.1}, mimalloc {:.1}, system {:.1}; \
+                     paired speed-up vs mimalloc {:.2}, vs system {:.2}",
+                    $name, m.ns[0], m.ns[1], m.ns[2], m.speedup[0], m.speedup[1]
                 );
             }
             rows.push(Row {
