@@ -1012,9 +1012,13 @@ fn main() {
             bench_threads(Mimalloc, &mut g, $f as Run<Mimalloc>);
             bench_threads(System, &mut g, $f as Run<System>);
             g.finish();
-            // (A filtered run does them for the filters that start with
-            // the group's name, and prints them.)
-            let selected = !partial || args.iter().any(|a| !a.starts_with('-') && a.starts_with($name));
+            // (A filtered run does them for the filters, or `|`-separated
+            // parts of one, that start with the group's name, and prints
+            // them.)
+            let selected = !partial
+                || args
+                    .iter()
+                    .any(|a| !a.starts_with('-') && a.split('|').any(|f| f.starts_with($name)));
             let interleaved = (selected && !args.iter().any(|a| a == "--profile-time")).then(|| {
                 interleaved(
                     rounds,

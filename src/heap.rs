@@ -60,6 +60,9 @@ const EMPTY_POOL_MAX: usize = 8;
 const LARGE_CACHE_SLOTS: usize = 8;
 /// Most bytes of large objects a heap keeps cached.
 const LARGE_CACHE_BYTES: usize = 16 << 20;
+/// Heaps of exited threads the arena keeps for new threads (beyond them,
+/// unmapped): a burst of threads does not leave its heaps resident for good.
+const HEAP_POOL_MAX: usize = 64;
 /// Most bytes of retired pages a heap keeps backed while they wait out the
 /// purge delay; past it they all go back to the OS at once, so a thread that
 /// frees a burst and then idles does not sit on it.
@@ -70,7 +73,9 @@ const RETAIN_MAX: usize = 8 << 20;
 /// of heaps whose threads exited, for the next thread to reuse.
 pub(crate) struct Arena {
     pub(crate) abandoned: AtomicStack<Segment>,
+    /// Memory of heaps whose threads exited (at most HEAP_POOL_MAX).
     pub(crate) heaps: AtomicStack<Heap>,
+    heaps_len: AtomicUsize,
     /// Empty segments any heap may take (bounded by EMPTY_POOL_MAX), so
     /// threads reuse each other's memory instead of faulting in fresh pages.
     empty: AtomicStack<Segment>,
@@ -83,6 +88,7 @@ impl Arena {
         Arena {
             abandoned: AtomicStack::new(),
             heaps: AtomicStack::new(),
+            heaps_len: AtomicUsize::new(0),
             empty: AtomicStack::new(),
             empty_len: AtomicUsize::new(0),
         }
@@ -93,6 +99,7 @@ impl Arena {
         Arena {
             abandoned: AtomicStack::new(),
             heaps: AtomicStack::new(),
+            heaps_len: AtomicUsize::new(0),
             empty: AtomicStack::new(),
             empty_len: AtomicUsize::new(0),
         }
@@ -320,6 +327,7 @@ impl Heap {
                 return first;
             }
             (*arena).heaps.push_list(Heap::next(first));
+            (*arena).heaps_len.fetch_sub(1, Ordering::Relaxed);
             first
         }
     }
@@ -1478,7 +1486,12 @@ impl Heap {
             }
             (*heap).segments = ptr::null_mut();
             (*heap).live = false;
-            (*arena).heaps.push(heap);
+            if (*arena).heaps_len.fetch_add(1, Ordering::Relaxed) < HEAP_POOL_MAX {
+                (*arena).heaps.push(heap);
+            } else {
+                (*arena).heaps_len.fetch_sub(1, Ordering::Relaxed);
+                os::unmap(heap.cast(), HEAP_MAP_SIZE);
+            }
         }
     }
 

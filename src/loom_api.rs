@@ -153,6 +153,18 @@ impl RemoteList {
         }
     }
 
+    /// Takes one block as the arena's pools do (the whole list with one
+    /// swap, the rest pushed back with `push_list`), or none if empty.
+    pub fn take_one(&self) -> Option<usize> {
+        let first = self.0.take_all();
+        if first.is_null() {
+            return None;
+        }
+        // SAFETY: the chain was acquired by take_all and is ours.
+        unsafe { self.0.push_list(Block::next(first)) };
+        Some(first as usize)
+    }
+
     /// Takes every block (one swap, as the owner does) and returns them.
     pub fn take_all(&self) -> Vec<usize> {
         let mut out = Vec::new();

@@ -323,9 +323,12 @@ fn purged_mark(key: usize) -> usize {
 
 /// Most bytes carved into blocks at one time (and at least one block), so
 /// a page's untouched memory stays untouched (and unbacked) until it is
-/// needed. Blocks above 4 KiB are carved one at a time: carving writes a
-/// block's first OS page, and on the benchmark's mixed-size churn carving
-/// at least four at a time left about 0.4 MiB more resident at its peak.
+/// needed. Blocks above 2 KiB are thus carved one at a time: carving writes
+/// each block's first OS page, and on the benchmark's mixed-size churn
+/// carving at least four at a time (as mimalloc does) left about 0.4 MiB
+/// more resident at its peak. The price: a loop that cycles a single
+/// block of those sizes refills `free` from its own frees on every pair
+/// (about 10 instructions; `results/instructions.md`, 4000 B).
 const EXTEND_BYTES: usize = 4096;
 
 impl Page {

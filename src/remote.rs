@@ -87,13 +87,26 @@ impl<T: Linked> AtomicStack<T> {
         }
     }
 
-    /// Pushes back a detached chain starting at `first` (null: nothing),
-    /// finding its last node by walking it.
+    /// Pushes back a detached chain starting at `first` (null: nothing).
+    /// When the list is empty (nothing pushed since the caller took it, the
+    /// usual case), the chain, which ends in null, becomes the list with one
+    /// CAS; otherwise its last node is found by walking it. (Walking every
+    /// time made the window in which the list looks empty to other threads
+    /// as long as the chain: threads starting together each found the heap
+    /// pool empty, mapped a fresh heap, and the pool, and the walk, grew
+    /// with every such race.)
     ///
     /// # Safety
     /// As for `push_chain`: the chain is the caller's and in no other list.
     pub(crate) unsafe fn push_list(&self, first: *mut T) {
         if first.is_null() {
+            return;
+        }
+        if self
+            .head
+            .compare_exchange(ptr::null_mut(), first, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
             return;
         }
         let mut last = first;

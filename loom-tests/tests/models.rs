@@ -97,6 +97,45 @@ fn model_remote_list() {
     }
 }
 
+/// The arena's pools (heaps of exited threads, empty segments): a taker
+/// takes the whole list, keeps one node and pushes the rest back (one CAS
+/// when the list is still empty, else after walking to the chain's end)
+/// while another thread pushes and takes too. Every node ends up taken
+/// or still listed, exactly once.
+fn model_pool_take_one() {
+    let list = Arc::new(RemoteList::new());
+    let nodes: Vec<usize> = (0..4).map(|_| node()).collect();
+    for &n in &nodes[..3] {
+        // SAFETY: each node is pushed once, by its owner.
+        unsafe { list.push(n as *mut u8) };
+    }
+    let other = {
+        let list = list.clone();
+        let n = nodes[3];
+        thread::spawn(move || {
+            // SAFETY: pushed once, by its owner.
+            unsafe { list.push(n as *mut u8) };
+            list.take_one()
+        })
+    };
+    let mut got: Vec<usize> = list.take_one().into_iter().collect();
+    got.extend(other.join().unwrap());
+    got.extend(list.take_all());
+    got.sort_unstable();
+    let mut want = nodes.clone();
+    want.sort_unstable();
+    assert_eq!(got, want, "a pooled node was lost or taken twice");
+    for n in nodes {
+        // SAFETY: made by `node`, no longer in any list.
+        drop(unsafe { Box::from_raw(n as *mut Node) });
+    }
+}
+
+#[test]
+fn pool_takes_every_node_exactly_once() {
+    check(None, 2, model_pool_take_one);
+}
+
 #[test]
 fn remote_list_collects_every_block_exactly_once() {
     check(None, 100, model_remote_list);
