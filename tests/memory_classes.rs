@@ -1,6 +1,6 @@
 //! A size class the program stops using gives its memory back: blocks of
-//! 220 classes (1–8 KiB, too small for the per-block purge) are written
-//! and all freed, which leaves each class's current page unused but
+//! 222 sizes from 1100 B to 8 KiB (158 classes, too small for the
+//! per-block purge) are written and all freed, which leaves each class's current page unused but
 //! dirty; while the program goes on with another size, the heap's
 //! maintenance retires those pages and their memory goes back within
 //! about a second. Its own test binary: RSS is process-wide.

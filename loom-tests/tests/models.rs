@@ -44,7 +44,11 @@ fn check(fault: Option<Fault>, min_executions: usize, model: fn()) {
     RUNS.store(0, Ordering::Relaxed);
     builder.check(move || {
         RUNS.fetch_add(1, Ordering::Relaxed);
-        model()
+        // The model's main thread has loom's default coroutine stack, too
+        // small for the heaps the models build: run it on a thread with room.
+        if let Err(panic) = spawn_roomy(model).join() {
+            std::panic::resume_unwind(panic);
+        }
     });
     let runs = RUNS.load(Ordering::Relaxed);
     eprintln!("loom explored {runs} executions");
@@ -52,6 +56,16 @@ fn check(fault: Option<Fault>, min_executions: usize, model: fn()) {
         runs >= min_executions,
         "only {runs} executions explored (want >= {min_executions}): the model is not exercising concurrency"
     );
+}
+
+/// Stack for model threads that make or abandon heaps (a heap, with its
+/// per-class tables, is built on the stack; loom's default coroutine
+/// stack is 32 KiB).
+const ROOMY_STACK: usize = 1 << 20;
+
+/// `thread::spawn` with a [`ROOMY_STACK`].
+fn spawn_roomy<T: Send + 'static, F: FnOnce() -> T + Send + 'static>(f: F) -> thread::JoinHandle<T> {
+    thread::Builder::new().stack_size(ROOMY_STACK).spawn(f).unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -248,7 +262,7 @@ fn model_abandon_and_adopt() {
     let x = h1.alloc(64) as usize;
     let y = h1.alloc(64) as usize;
     let large = h1.alloc(200_000) as usize;
-    let exiting = thread::spawn(move || {
+    let exiting = spawn_roomy(move || {
         // SAFETY: x is a live block of h1, freed once.
         unsafe { h1.free(x as *mut u8) };
         h1.abandon();
@@ -259,7 +273,7 @@ fn model_abandon_and_adopt() {
         free_remote(large as *mut u8);
     });
     let a2 = arena.clone();
-    let adopter = thread::spawn(move || {
+    let adopter = spawn_roomy(move || {
         let h2 = HeapHandle::new(&a2);
         let p = h2.alloc(64);
         // SAFETY: a live block of h2.
