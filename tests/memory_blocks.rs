@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::rss_kib;
-use midl_alloc::{os_stats, MIDL_user_allocate, MIDL_user_free};
+use common::{pairs, resident_burst, rss_kib};
+use midl_alloc::{os_stats, MIDL_user_free};
 use std::time::{Duration, Instant};
 
 /// Light activity (pairs of `SIZE`, every 5 ms) until at least `expect`
@@ -16,11 +16,7 @@ use std::time::{Duration, Instant};
 fn purged_after_light_activity(before: usize, expect: u64, size: usize) -> u64 {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(2) && ((os_stats().purged - before) as u64) < expect {
-        for _ in 0..8 {
-            let p = MIDL_user_allocate(size);
-            // SAFETY: freed once.
-            unsafe { MIDL_user_free(p) };
-        }
+        pairs(&[size], 8);
         std::thread::sleep(Duration::from_millis(5));
     }
     (os_stats().purged - before) as u64
@@ -30,14 +26,7 @@ fn purged_after_light_activity(before: usize, expect: u64, size: usize) -> u64 {
 fn free_blocks_of_pages_in_use_are_given_back() {
     const N: usize = 2000;
     const SIZE: usize = 20 * 1024;
-    let blocks: Vec<usize> = (0..N)
-        .map(|_| {
-            let p = MIDL_user_allocate(SIZE).cast::<u8>();
-            // SAFETY: SIZE bytes, touched so they are resident.
-            unsafe { std::ptr::write_bytes(p, 0x5A, SIZE) };
-            p as usize
-        })
-        .collect();
+    let blocks = resident_burst(N, SIZE);
     // Two rounds: every other block, then every other one of the rest.
     // The second round's blocks are freed on top of blocks the first
     // round's purge marked, which a pass walks down to and no further.

@@ -5,6 +5,9 @@
 //! purge delay is read once per process, and the purge counter is
 //! process-wide.
 
+mod common;
+
+use common::resident_burst;
 use midl_alloc::{os_stats, MIDL_user_allocate, MIDL_user_free};
 
 #[test]
@@ -14,14 +17,7 @@ fn freed_big_blocks_go_back_before_fresh_memory_is_carved() {
     unsafe { std::env::set_var("MIDL_ALLOC_PURGE_DELAY_MS", "60000") };
     const N: usize = 200;
     const SIZE: usize = 20 * 1024;
-    let blocks: Vec<usize> = (0..N)
-        .map(|_| {
-            let p = MIDL_user_allocate(SIZE).cast::<u8>();
-            // SAFETY: SIZE bytes.
-            unsafe { std::ptr::write_bytes(p, 0x5A, SIZE) };
-            p as usize
-        })
-        .collect();
+    let blocks = resident_burst(N, SIZE);
     for p in blocks.iter().step_by(2) {
         // SAFETY: freed once; the odd blocks stay live (no page empties).
         unsafe { MIDL_user_free(*p as *mut _) };

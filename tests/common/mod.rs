@@ -1,6 +1,7 @@
 //! Helpers shared by the memory-return test binaries.
 
 /// The process's resident set size in KiB (VmRSS).
+#[allow(dead_code)]
 pub fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
     s.lines()
