@@ -204,6 +204,9 @@ pub(crate) struct Heap {
     large_frees: u64,
     /// Bytes carved into fresh blocks since `purge_free_blocks` last ran.
     carved: usize,
+    /// Pages listed in their segments' `sparse_mask`, waiting for
+    /// `purge_sparse`.
+    sparse_pages: usize,
     /// Bytes of retired, still-backed pages in owned and cached segments
     /// (approximate between purges; exact after `purge_retained`).
     retained: usize,
@@ -261,6 +264,7 @@ impl Heap {
             large_allocs: 0,
             large_frees: 0,
             carved: 0,
+            sparse_pages: 0,
             retained: 0,
             empty: Page::new(ptr::null_mut(), ptr::null_mut()),
         }
@@ -307,6 +311,7 @@ impl Heap {
                 large_allocs: 0,
                 large_frees: 0,
                 carved: 0,
+                sparse_pages: 0,
                 retained: 0,
                 empty: Page::new(ptr::null_mut(), ptr::null_mut()),
             });
@@ -664,8 +669,9 @@ impl Heap {
         }
     }
 
-    /// The owner freed a block and the page became unused or sits on the
-    /// full list.
+    /// The owner freed a block and the page became unused, sits on the
+    /// full list, or became sparse (fewer than half its blocks in use, see
+    /// `Page::take_sparse_watch`: listed for `purge_sparse`).
     ///
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread and
@@ -690,6 +696,11 @@ impl Heap {
                 if Heap::retire_page(heap, page, os::now_ms()) {
                     Heap::release_segment(heap, segment_of(page.cast()), os::now_ms());
                 }
+            } else if (*page).take_sparse_watch() {
+                let seg = segment_of(page.cast());
+                let bit = 1u64 << Segment::page_index(seg, page);
+                Segment::local(seg, |l| l.sparse_mask |= bit);
+                (*heap).sparse_pages += 1;
             }
         }
     }
@@ -762,7 +773,7 @@ impl Heap {
                 while !page.is_null() && seen < CANDIDATES {
                     let next = (*page).local(|l| l.next);
                     (*page).collect();
-                    let (has_room, used) = (*page).local(|l| (!l.free.is_null() || l.capacity < l.reserved, l.used()));
+                    let (has_room, used) = (*page).local(|l| (l.has_room(), l.used()));
                     if !has_room {
                         queue_remove(q, page);
                         (*page).set_role(Role::Full);
@@ -812,8 +823,9 @@ impl Heap {
     }
 
     /// Carves the next run of `page` (see `Page::extend`), first giving
-    /// back the big blocks freed since the last pass once
-    /// [`PURGE_AFTER_CARVED`] fresh bytes were carved.
+    /// back the big blocks freed since the last pass, and the free OS pages
+    /// of the pages that became sparse, once [`PURGE_AFTER_CARVED`] fresh
+    /// bytes were carved.
     ///
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread and
@@ -823,6 +835,7 @@ impl Heap {
         unsafe {
             if (*heap).carved >= PURGE_AFTER_CARVED {
                 Heap::purge_free_blocks(heap);
+                Heap::purge_sparse(heap, page);
             }
             (*heap).carved += (*page).extend();
         }
@@ -1016,6 +1029,14 @@ impl Heap {
             let i = Segment::page_index(seg, page);
             count(page);
             (*page).reset(now);
+            let listed = Segment::local(seg, |l| {
+                let listed = l.sparse_mask >> i & 1 != 0;
+                l.sparse_mask &= !(1u64 << i);
+                listed
+            });
+            if listed {
+                (*heap).sparse_pages -= 1;
+            }
             if (*heap).next_maintenance_ms == 0 {
                 (*heap).next_maintenance_ms = now + maintenance_interval((*heap).purge_delay_ms);
             }
@@ -1197,6 +1218,7 @@ impl Heap {
             Heap::retire_unused_current(heap, now);
             Heap::trim_large_cache(heap, now, delay);
             Heap::purge_free_blocks(heap);
+            Heap::purge_sparse(heap, ptr::null_mut());
             Heap::flush_large_counts(heap);
             let mut seg = (*heap).segments;
             while !seg.is_null() {
@@ -1331,6 +1353,40 @@ impl Heap {
         }
     }
 
+    /// Gives back the free OS pages of the pages listed as sparse (see
+    /// `Page::purge_sparse`), except `keep` (the page about to be carved),
+    /// which stays listed. Walks the segment list only while pages are
+    /// listed.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
+    unsafe fn purge_sparse(heap: *mut Heap, keep: *mut Page) {
+        // SAFETY: the listed pages are pages of the heap's segments (a page
+        // is unlisted when retired, and abandoning a heap clears the lists).
+        unsafe {
+            let mut seg = (*heap).segments;
+            while !seg.is_null() && (*heap).sparse_pages != 0 {
+                let (next, mut mask) = Segment::local(seg, |l| (l.next, core::mem::take(&mut l.sparse_mask)));
+                while mask != 0 {
+                    let i = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    let page = Segment::page(seg, i);
+                    if page == keep {
+                        Segment::local(seg, |l| l.sparse_mask |= 1u64 << i);
+                        continue;
+                    }
+                    (*heap).sparse_pages -= 1;
+                    let class = (*page).local(|l| l.class as usize);
+                    if (*heap).pages[class] != page {
+                        (*page).collect();
+                        (*page).purge_sparse();
+                    }
+                }
+                seg = next;
+            }
+        }
+    }
+
     /// Retained bytes of the free pages of `seg`.
     ///
     /// # Safety
@@ -1413,7 +1469,7 @@ impl Heap {
                 let (class, used, room) = (*page).local(|l| {
                     l.prev = ptr::null_mut();
                     l.next = ptr::null_mut();
-                    (l.class as usize, l.used(), !l.free.is_null() || l.capacity < l.reserved)
+                    (l.class as usize, l.used(), l.has_room())
                 });
                 if used == 0 {
                     Heap::retire_page(heap, page, now);
@@ -1467,7 +1523,10 @@ impl Heap {
             let delay = (*heap).purge_delay_ms;
             let mut seg = (*heap).segments;
             while !seg.is_null() {
-                let next = Segment::local(seg, |l| l.next);
+                let next = Segment::local(seg, |l| {
+                    l.sparse_mask = 0;
+                    l.next
+                });
                 let early = fault::injected(fault::Fault::AbandonBeforeDone);
                 if early {
                     (*arena).abandoned.push(seg);
@@ -1485,6 +1544,7 @@ impl Heap {
                 seg = next;
             }
             (*heap).segments = ptr::null_mut();
+            (*heap).sparse_pages = 0;
             (*heap).live = false;
             if (*arena).heaps_len.fetch_add(1, Ordering::Relaxed) < HEAP_POOL_MAX {
                 (*arena).heaps.push(heap);

@@ -2,15 +2,17 @@
 //! segment, with the owner's free lists and the remote-free list.
 //!
 //! Invariant (owner's view, as in mimalloc's `types.h`):
-//! `used + |free| + |local_free| + (reserved - capacity) == reserved`, where
-//! `used` counts every block handed out and not yet back on an owner list,
-//! including blocks sitting on `thread_free`. Hence `used == 0` proves that
-//! no other thread holds, or is in the middle of freeing, a block of the
-//! page, and the owner may retire it.
+//! `used + |free| + |local_free| + |holes| + (reserved - capacity) == reserved`,
+//! where `used` counts every block handed out and not yet back on an owner
+//! list, including blocks sitting on `thread_free`, and `|holes|` the free
+//! blocks parked in OS pages given back by [`Page::purge_sparse`]. Hence
+//! `used == 0` proves that no other thread holds, or is in the middle of
+//! freeing, a block of the page, and the owner may retire it.
 
 use crate::heap::Heap;
 use crate::os::{self, OS_PAGE};
 use crate::remote::{AtomicStack, Linked};
+use crate::segment::SMALL_PAGE_SHIFT;
 use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 use crate::{fault, report};
 use core::mem::size_of;
@@ -179,6 +181,14 @@ pub(crate) struct PageLocal {
     /// Bytes from the page start that may be non-zero (0 after a purge).
     pub(crate) dirty: u32,
     pub(crate) class: u16,
+    /// Bit `k`: OS page `k` of the page was given back by
+    /// [`Page::purge_sparse`], and the blocks that start in it are free and
+    /// on no list (they are carved again by [`Page::extend`]).
+    pub(crate) holes: u16,
+    /// Leaving the current or full role arms the watch for a sparse page:
+    /// the queued role's bias then makes the free that takes `used` below
+    /// half the page leave the fast path (see [`Page::take_sparse_watch`]).
+    sparse_armed: bool,
     pub(crate) in_use: bool,
     /// The page sits on the heap's full list.
     pub(crate) in_full: bool,
@@ -250,6 +260,8 @@ impl PageLocal {
             block_size: 0,
             dirty: 0,
             class: 0,
+            holes: 0,
+            sparse_armed: false,
             in_use: false,
             in_full: false,
             free_is_zero: false,
@@ -303,6 +315,23 @@ impl PageLocal {
         true
     }
 
+    /// Whether an allocation can be served from the page: a free block, an
+    /// uncarved one, or a hole to carve again.
+    #[inline]
+    pub(crate) fn has_room(&self) -> bool {
+        !self.free.is_null() || self.capacity < self.reserved || self.holes != 0
+    }
+
+    /// The queued role's bias: half the page while the sparse watch is
+    /// armed (pages of classes [`Page::purge_sparse`] serves), else 1.
+    fn queued_bias(&self) -> i32 {
+        if self.sparse_armed {
+            (self.reserved / 2).max(1) as i32
+        } else {
+            BIAS_QUEUED
+        }
+    }
+
     fn set_bias(&mut self, bias: i32) {
         let used = self.used() as i32;
         self.bias = bias;
@@ -313,6 +342,23 @@ impl PageLocal {
 /// Smallest block whose memory is given back while it sits free in a page
 /// in use (see [`Page::purge_free_blocks`]).
 pub(crate) const PURGE_BLOCK_MIN: usize = 8 * 1024;
+
+/// Bytes of a small page (blocks below [`PURGE_BLOCK_MIN`] live in them).
+const SMALL_PAGE_BYTES: usize = 1 << SMALL_PAGE_SHIFT;
+
+/// Most blocks a small page holds (of the smallest class, 16 bytes).
+const MAX_SMALL_BLOCKS: usize = SMALL_PAGE_BYTES / 16;
+
+const _: () = assert!(SMALL_PAGE_BYTES / OS_PAGE <= 16, "holes: one bit per OS page in a u16");
+const _: () = assert!(PURGE_BLOCK_MIN <= crate::size_class::SMALL_PAGE_BLOCK_MAX);
+
+/// Indices of the blocks of size `bs` that start in OS page `k` of a page
+/// holding `reserved` of them.
+fn starting_in(k: usize, bs: usize, reserved: usize) -> core::ops::Range<usize> {
+    let first = (k * OS_PAGE).div_ceil(bs).min(reserved);
+    let end = ((k + 1) * OS_PAGE).div_ceil(bs).min(reserved);
+    first..end
+}
 
 /// The word a purged free block holds after its link (xored with its
 /// address), so it is not purged again until reused.
@@ -384,11 +430,15 @@ impl Page {
         unsafe {
             self.local(|l| {
                 l.in_full = role == Role::Full;
-                l.set_bias(match role {
+                if role != Role::Queued {
+                    l.sparse_armed = (l.block_size as usize) < PURGE_BLOCK_MIN;
+                }
+                let bias = match role {
                     Role::Current => BIAS_CURRENT,
-                    Role::Queued => BIAS_QUEUED,
+                    Role::Queued => l.queued_bias(),
                     Role::Full => BIAS_FULL,
-                });
+                };
+                l.set_bias(bias);
             })
         }
     }
@@ -516,6 +566,8 @@ impl Page {
                 l.reserved = (page_size / block_size) as u32;
                 l.block_size = block_size as u32;
                 l.class = class as u16;
+                l.holes = 0;
+                l.sparse_armed = false;
                 l.in_use = true;
                 l.in_full = false;
                 l.free_is_zero = false;
@@ -618,7 +670,9 @@ impl Page {
     }
 
     /// Carves the next run of untouched blocks and puts them in front of
-    /// `free`. Returns the bytes carved: 0 when the page is fully carved.
+    /// `free`, or once the page is carved through, the blocks of its lowest
+    /// hole (see [`Page::purge_sparse`]). Returns the bytes carved: 0 when
+    /// the page is fully carved and has no hole.
     ///
     /// Pages are carved lazily, a run at a time and only when no carved
     /// block is free: that keeps memory untouched on pages that churn
@@ -637,7 +691,7 @@ impl Page {
             self.local(|l| {
                 let left = l.reserved - l.capacity;
                 if left == 0 {
-                    return 0;
+                    return self.carve_hole(l);
                 }
                 let bs = l.block_size as usize;
                 debug_assert!(bs >= core::mem::size_of::<Block>());
@@ -657,6 +711,197 @@ impl Page {
                 l.free = first.cast();
                 l.capacity += n as u32;
                 n * bs
+            })
+        }
+    }
+
+    /// Carves again the blocks of the lowest hole (the blocks that start in
+    /// an OS page [`Page::purge_sparse`] gave back) and puts them in front
+    /// of `free`. Returns the bytes carved (0: no hole).
+    ///
+    /// # Safety
+    /// The caller's thread owns the page; `l` is its owner part.
+    unsafe fn carve_hole(&self, l: &mut PageLocal) -> usize {
+        if l.holes == 0 {
+            return 0;
+        }
+        let k = l.holes.trailing_zeros() as usize;
+        l.holes &= l.holes - 1;
+        let bs = l.block_size as usize;
+        let blocks = starting_in(k, bs, l.reserved as usize);
+        let n = blocks.len();
+        // SAFETY: the blocks starting in a hole are free blocks of this page
+        // on no list (the `holes` invariant), so nothing refers to them.
+        unsafe {
+            let first = self.start.add(blocks.start * bs);
+            for i in 0..n {
+                let b = first.add(i * bs).cast::<Block>();
+                let next = if i + 1 < n {
+                    first.add((i + 1) * bs).cast()
+                } else {
+                    l.free
+                };
+                Block::init_keyed(b, next, l.key);
+            }
+            l.free = first.cast();
+        }
+        // (The last of them may reach into an OS page that was not purged.)
+        l.free_is_zero = false;
+        n * bs
+    }
+
+    /// Gives back to the OS each OS page of a page of small blocks (below
+    /// [`PURGE_BLOCK_MIN`]) that every block overlapping is free, and takes
+    /// the blocks that start in it off the owner lists, recording the OS
+    /// page in `holes` ([`Page::extend`] carves them again once the page has
+    /// no other room). A slab page that a phase of the program left sparse
+    /// thus holds only the OS pages its live blocks are in, and the rest
+    /// can serve any size class through the OS. Returns the bytes purged.
+    ///
+    /// Costs a walk of the owner lists and a bitmap of the page's blocks;
+    /// the heap runs it once per page that became sparse (see
+    /// [`Page::take_sparse_watch`]), not per free.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page.
+    pub(crate) unsafe fn purge_sparse(&self) -> usize {
+        // SAFETY: owner-only access; the owner lists hold free blocks of
+        // this page (links checked while walked); a block is taken off them
+        // before the OS page holding its link is purged.
+        unsafe {
+            self.local(|l| {
+                let bs = l.block_size as usize;
+                if !l.in_use || bs >= PURGE_BLOCK_MIN {
+                    return 0;
+                }
+                let reserved = l.reserved as usize;
+                let capacity = l.capacity as usize;
+                debug_assert!(reserved <= MAX_SMALL_BLOCKS);
+                let start = self.start as usize;
+                // Free blocks: on the owner lists, in holes, or uncarved.
+                let mut free = [0u64; MAX_SMALL_BLOCKS / 64];
+                for head in [l.free, l.local_free] {
+                    let mut b = head;
+                    while !b.is_null() {
+                        let i = (b as usize - start) / bs;
+                        free[i / 64] |= 1 << (i % 64);
+                        b = self.checked_next(l, b);
+                    }
+                }
+                let mut h = l.holes;
+                while h != 0 {
+                    for i in starting_in(h.trailing_zeros() as usize, bs, reserved) {
+                        free[i / 64] |= 1 << (i % 64);
+                    }
+                    h &= h - 1;
+                }
+                let is_free = |i: usize| i >= capacity || free[i / 64] >> (i % 64) & 1 != 0;
+                // Only OS pages that may hold data are worth a system call.
+                let span = reserved * bs;
+                let touched = (l.dirty as usize).max(capacity * bs).min(SMALL_PAGE_BYTES);
+                let mut purge = 0u16;
+                let mut new_holes = 0u16;
+                let mut parked = 0;
+                for k in 0..touched.div_ceil(OS_PAGE) {
+                    if l.holes >> k & 1 != 0 {
+                        continue;
+                    }
+                    let lo = k * OS_PAGE;
+                    if lo < span && !(lo / bs..=((lo + OS_PAGE).min(span) - 1) / bs).all(is_free) {
+                        continue;
+                    }
+                    let starting = starting_in(k, bs, reserved);
+                    let carved = starting.start.max(starting.end.min(capacity)) - starting.start;
+                    if carved != 0 && carved != starting.len() {
+                        // Carved blocks and uncarved ones start in it: a
+                        // hole would carve the latter twice.
+                        continue;
+                    }
+                    purge |= 1 << k;
+                    if carved != 0 {
+                        new_holes |= 1 << k;
+                        parked += carved;
+                    }
+                }
+                if purge == 0 {
+                    return 0;
+                }
+                let in_new_hole = |b: *mut Block| new_holes >> ((b as usize - start) / OS_PAGE) & 1 != 0;
+                let taken = self.unlink_where(l, true, in_new_hole) + self.unlink_where(l, false, in_new_hole);
+                debug_assert_eq!(taken, parked, "blocks in the new holes not all on the lists");
+                l.holes |= new_holes;
+                let mut bytes = 0;
+                while purge != 0 {
+                    let k = purge.trailing_zeros() as usize;
+                    let run = (purge >> k).trailing_ones() as usize;
+                    os::purge(self.start.add(k * OS_PAGE), run * OS_PAGE);
+                    bytes += run * OS_PAGE;
+                    purge &= !(((1u32 << run) - 1) << k) as u16;
+                }
+                bytes
+            })
+        }
+    }
+
+    /// Takes the blocks for which `drop` holds off `free` (or `local_free`),
+    /// keeping the others in order. Returns how many it took.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page; `l` is its owner part.
+    unsafe fn unlink_where(&self, l: &mut PageLocal, on_free: bool, drop: impl Fn(*mut Block) -> bool) -> usize {
+        let mut taken = 0;
+        let mut head: *mut Block = ptr::null_mut();
+        // The last block kept, and the link it holds now.
+        let mut tail: *mut Block = ptr::null_mut();
+        let mut tail_next: *mut Block = ptr::null_mut();
+        let mut b = if on_free { l.free } else { l.local_free };
+        // SAFETY: the list holds free blocks of this page (links checked as
+        // they are walked); only kept blocks' links are rewritten.
+        unsafe {
+            while !b.is_null() {
+                let next = self.checked_next(l, b);
+                if drop(b) {
+                    taken += 1;
+                } else {
+                    if tail.is_null() {
+                        head = b;
+                    } else if tail_next != b {
+                        Block::init_keyed(tail, b, l.key);
+                    }
+                    tail = b;
+                    tail_next = next;
+                }
+                b = next;
+            }
+            if !tail.is_null() && !tail_next.is_null() {
+                Block::init_keyed(tail, ptr::null_mut(), l.key);
+            }
+        }
+        if on_free {
+            l.free = head;
+        } else {
+            l.local_free = head;
+        }
+        taken
+    }
+
+    /// The free that took a queued page with an armed watch below half its
+    /// blocks (the queued role's bias sends it to the slow path): disarms
+    /// the watch, giving the page the plain queued bias, and returns true,
+    /// for the heap to list the page for [`Page::purge_sparse`].
+    ///
+    /// # Safety
+    /// The caller's thread owns the page.
+    pub(crate) unsafe fn take_sparse_watch(&self) -> bool {
+        // SAFETY: owner-only access.
+        unsafe {
+            self.local(|l| {
+                if !l.sparse_armed || l.in_full || l.bias == BIAS_CURRENT || l.used() >= l.queued_bias() as u32 {
+                    return false;
+                }
+                l.sparse_armed = false;
+                l.set_bias(BIAS_QUEUED);
+                true
             })
         }
     }
@@ -740,6 +985,8 @@ impl Page {
                 l.free = ptr::null_mut();
                 l.local_free = ptr::null_mut();
                 l.capacity = 0;
+                l.holes = 0;
+                l.sparse_armed = false;
                 l.retired_at = now_ms.max(1);
             })
         }

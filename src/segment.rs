@@ -71,6 +71,9 @@ pub(crate) struct SegmentLocal {
     pub(crate) emptied_at: u64,
     /// Bytes of its pages given back to the OS and not used since.
     pub(crate) decommitted: usize,
+    /// Bit `i` set: page `i` became sparse and waits for the owning heap's
+    /// `purge_sparse` pass (see `Page::take_sparse_watch`).
+    pub(crate) sparse_mask: u64,
 }
 
 #[repr(C)]
@@ -253,6 +256,7 @@ impl Segment {
                     next: ptr::null_mut(),
                     emptied_at: 0,
                     decommitted: 0,
+                    sparse_mask: 0,
                 }),
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
                 check_map: AtomicPtr::new(check_map),
@@ -298,6 +302,7 @@ impl Segment {
                     next: ptr::null_mut(),
                     emptied_at: 0,
                     decommitted: 0,
+                    sparse_mask: 0,
                 }),
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
                 check_map: AtomicPtr::new(ptr::null_mut()),
