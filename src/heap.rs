@@ -909,7 +909,7 @@ impl Heap {
             check::page_set_up(seg, i, bs);
             if (*page).init(class, bs, size, (*heap).key) {
                 stats::OS_DECOMMITTED.add(-(size as i64));
-                Segment::local(seg, |l| l.decommitted -= size);
+                Segment::local(seg, |l| l.decommitted -= size as u32);
             }
             page
         }
@@ -1316,7 +1316,7 @@ impl Heap {
                 });
                 if newly {
                     stats::OS_DECOMMITTED.add(size as i64);
-                    Segment::local(seg, |l| l.decommitted += size);
+                    Segment::local(seg, |l| l.decommitted += size as u32);
                 }
                 if run.1 != 0 && run.0.add(run.1) == (*page).start {
                     run.1 += size;

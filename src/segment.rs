@@ -64,13 +64,14 @@ pub(crate) struct SegmentLocal {
     pub(crate) free_mask: u64,
     /// Pages in use.
     pub(crate) used_pages: u32,
+    /// Bytes of its pages given back to the OS and not used since (at most
+    /// a segment's 4 MiB).
+    pub(crate) decommitted: u32,
     /// Links in the owning heap's segment list (or its cache of empty ones).
     pub(crate) prev: *mut Segment,
     pub(crate) next: *mut Segment,
     /// When the segment became empty (for the cache of empty segments).
     pub(crate) emptied_at: u64,
-    /// Bytes of its pages given back to the OS and not used since.
-    pub(crate) decommitted: usize,
     /// Bit `i` set: page `i` became sparse and waits for the owning heap's
     /// `purge_sparse` pass (see `Page::take_sparse_watch`).
     pub(crate) sparse_mask: u64,
