@@ -626,6 +626,50 @@ fn child(spec: &str) {
     println!("{start} {} {}", status_kb("VmHWM:"), status_kb("VmRSS:"));
 }
 
+/// For profiling one allocator on one threaded workload without criterion
+/// around it: `MIDL_BENCH_RUN=server:midl-alloc:200000` runs the workload
+/// once with that much work and prints the time per unit; a fourth field
+/// repeats it in the same process (`server:midl-alloc:200000:5`); the
+/// allocator `all` runs the three in turn; specs separated by commas run
+/// one after the other.
+fn run_one(spec: &str) {
+    let mut parts = spec.split(':');
+    let (workload, alloc, work) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(w), Some(a), Some(n)) => (w, a, n.parse::<u64>().expect("work: a number")),
+        _ => panic!("MIDL_BENCH_RUN=workload:allocator:work[:repeat]"),
+    };
+    let repeat = parts.next().map_or(1, |r| r.parse::<u32>().expect("repeat: a number"));
+    for _ in 0..repeat {
+        if alloc == "all" {
+            for alloc in ["midl-alloc", "mimalloc", "system"] {
+                run_once(workload, alloc, work);
+            }
+        } else {
+            run_once(workload, alloc, work);
+        }
+    }
+}
+
+fn run_once(workload: &str, alloc: &str, work: u64) {
+    macro_rules! run {
+        ($a:expr) => {
+            match workload {
+                "producer_consumer" => producer_consumer($a, work),
+                "server" => server($a, work),
+                "churn" => churn($a, work),
+                other => panic!("unknown workload {other} (producer_consumer, server, churn)"),
+            }
+        };
+    }
+    let t = match alloc {
+        "midl-alloc" => run!(Midl),
+        "mimalloc" => run!(Mimalloc),
+        "system" => run!(System),
+        other => panic!("unknown allocator {other}"),
+    };
+    println!("{workload} {alloc}: {:.1} ns per unit", t.as_nanos() as f64 / work as f64);
+}
+
 /// (start, peak, final) RSS in KiB, the median of `n` runs by final RSS.
 fn measure_memory(workload: &str, alloc: &str, n: usize) -> (u64, u64, u64) {
     let exe = std::env::current_exe().unwrap();
@@ -940,6 +984,12 @@ fn svg(rows: &[(String, [f64; 3])]) -> String {
 fn main() {
     if let Ok(spec) = std::env::var("MIDL_BENCH_CHILD") {
         child(&spec);
+        return;
+    }
+    if let Ok(specs) = std::env::var("MIDL_BENCH_RUN") {
+        for spec in specs.split(',') {
+            run_one(spec);
+        }
         return;
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
