@@ -667,7 +667,10 @@ fn run_once(workload: &str, alloc: &str, work: u64) {
         "system" => run!(System),
         other => panic!("unknown allocator {other}"),
     };
-    println!("{workload} {alloc}: {:.1} ns per unit", t.as_nanos() as f64 / work as f64);
+    println!(
+        "{workload} {alloc}: {:.1} ns per unit",
+        t.as_nanos() as f64 / work as f64
+    );
 }
 
 /// (start, peak, final) RSS in KiB, the median of `n` runs by final RSS.

@@ -622,8 +622,10 @@ impl Heap {
             let size = (*seg).map_size;
             if (*heap).live && (*heap).large_cached_bytes + size <= LARGE_CACHE_BYTES {
                 if let Some(slot) = (*heap).large_cache.iter().position(|s| s.is_null()) {
-                    let now = os::now_ms();
-                    Segment::local(seg, |l| l.emptied_at = now.max(1));
+                    // Unstamped: the next maintenance stamps it (no clock
+                    // read on the free path), so it waits out the delay
+                    // plus at most one maintenance interval.
+                    Segment::local(seg, |l| l.emptied_at = 0);
                     (*heap).large_cache[slot] = seg;
                     (*heap).large_cached_bytes += size;
                     return;
@@ -651,7 +653,8 @@ impl Heap {
     }
 
     /// Unmaps cached large objects older than `delay` (all with `delay` 0
-    /// and `now` u64::MAX).
+    /// and `now` u64::MAX). A cached object's age counts from the first
+    /// call that sees it (`free_large` does not read the clock).
     ///
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread.
@@ -660,7 +663,16 @@ impl Heap {
         unsafe {
             for i in 0..LARGE_CACHE_SLOTS {
                 let seg = (*heap).large_cache[i];
-                if !seg.is_null() && now.saturating_sub(Segment::local(seg, |l| l.emptied_at)) >= delay {
+                if seg.is_null() {
+                    continue;
+                }
+                let at = Segment::local(seg, |l| {
+                    if l.emptied_at == 0 {
+                        l.emptied_at = now.max(1);
+                    }
+                    l.emptied_at
+                });
+                if now.saturating_sub(at) >= delay {
                     (*heap).large_cache[i] = ptr::null_mut();
                     (*heap).large_cached_bytes -= (*seg).map_size;
                     crate::large::free(seg);
