@@ -172,6 +172,11 @@ pub(crate) struct Heap {
     pages: [*mut Page; NUM_CLASSES],
     queues: [PageQueue; NUM_CLASSES],
     full: PageQueue,
+    /// Bit `c`: class `c` may have a current page or pages on its queue
+    /// (set by `find_page` and adoption, cleared when the heap is
+    /// abandoned), so the walks over classes visit only those a thread used
+    /// (a thread of a Larson-style churn uses a few dozen of 448).
+    classes_used: [u64; CLASS_WORDS],
     /// Owned small and medium segments, linked through `SegmentLocal`.
     segments: *mut Segment,
     /// A segment of each kind likely to have a free page.
@@ -214,6 +219,23 @@ pub(crate) struct Heap {
     empty: Page,
 }
 
+/// Words of `Heap::classes_used`.
+const CLASS_WORDS: usize = NUM_CLASSES.div_ceil(64);
+
+/// The classes set in a copy of `Heap::classes_used`, in order.
+fn classes_in(words: [u64; CLASS_WORDS]) -> impl Iterator<Item = usize> {
+    words.into_iter().enumerate().flat_map(|(w, mut bits)| {
+        core::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let b = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(w * 64 + b)
+        })
+    })
+}
+
 /// A free-list key from a process secret and a heap address (splitmix64's
 /// finaliser, so neighbouring heaps get unrelated keys), shaped as
 /// `page::Block` needs.
@@ -247,6 +269,7 @@ impl Heap {
             pages: [sentinel; NUM_CLASSES],
             queues: [EMPTY_QUEUE; NUM_CLASSES],
             full: EMPTY_QUEUE,
+            classes_used: [0; CLASS_WORDS],
             segments: ptr::null_mut(),
             seg_hint: [ptr::null_mut(); 2],
             cache: ptr::null_mut(),
@@ -294,6 +317,7 @@ impl Heap {
                 pages: [sentinel; NUM_CLASSES],
                 queues: [EMPTY_QUEUE; NUM_CLASSES],
                 full: EMPTY_QUEUE,
+                classes_used: [0; CLASS_WORDS],
                 segments: ptr::null_mut(),
                 seg_hint: [ptr::null_mut(); 2],
                 cache: ptr::null_mut(),
@@ -523,9 +547,22 @@ impl Heap {
     /// of a medium page. (`p` first: it stays in the register it came in.)
     ///
     /// # Safety
-    /// As for [`Heap::free`].
+    /// As for [`Heap::free`], and `heap` does not own the slot of `p`.
     #[cold]
     unsafe fn free_other(p: *mut u8, heap: *mut Heap) {
+        let slot = slot_of(p);
+        // SAFETY: `p` lies in a live segment (caller's contract). A slot
+        // with an owner heads `p`'s page (see `segment`); the owner is not
+        // us (the caller checked), so the block goes to the page's remote
+        // list, as `free_remote` would push it, without reading the
+        // segment header (whose line the owner writes when its pages come
+        // and go).
+        unsafe {
+            if !(*slot).owner().is_null() {
+                (*slot).thread_free.push(p.cast());
+                return;
+            }
+        }
         let seg = segment_of(p);
         // SAFETY: `p` lies in a live segment (caller's contract). When the
         // segment's owner is our heap, so is every page of it.
@@ -747,6 +784,7 @@ impl Heap {
         // SAFETY: all pages and segments reached here are owned by `heap`,
         // which the calling thread owns.
         unsafe {
+            (*heap).classes_used[class / 64] |= 1 << (class % 64);
             let now = os::now_ms();
             if now >= (*heap).next_maintenance_ms && (*heap).next_maintenance_ms != 0 {
                 Heap::maintain(heap, now);
@@ -1278,7 +1316,7 @@ impl Heap {
         // queue and out of both tables first.
         unsafe {
             let sentinel = addr_of_mut!((*heap).empty);
-            for class in 0..NUM_CLASSES {
+            for class in classes_in((*heap).classes_used) {
                 let page = (*heap).pages[class];
                 if page == sentinel {
                     continue;
@@ -1355,7 +1393,7 @@ impl Heap {
         // SAFETY: pages on the heap's queues belong to it.
         unsafe {
             (*heap).carved = 0;
-            for class in class_of(PURGE_BLOCK_MIN)..NUM_CLASSES {
+            for class in classes_in((*heap).classes_used).filter(|&c| c >= class_of(PURGE_BLOCK_MIN)) {
                 let mut page = (*heap).queues[class].first;
                 while !page.is_null() {
                     (*page).purge_free_blocks();
@@ -1483,6 +1521,7 @@ impl Heap {
                     l.next = ptr::null_mut();
                     (l.class as usize, l.used(), l.has_room())
                 });
+                (*heap).classes_used[class / 64] |= 1 << (class % 64);
                 if used == 0 {
                     Heap::retire_page(heap, page, now);
                 } else if room {
@@ -1514,10 +1553,11 @@ impl Heap {
         // publishes a segment to the arena (Release).
         unsafe {
             let now = os::now_ms();
-            for class in 0..NUM_CLASSES {
+            for class in classes_in((*heap).classes_used) {
                 Heap::set_current(heap, class, addr_of_mut!((*heap).empty));
                 Heap::drain_queue(heap, addr_of_mut!((*heap).queues[class]), now);
             }
+            (*heap).classes_used = [0; CLASS_WORDS];
             Heap::drain_queue(heap, addr_of_mut!((*heap).full), now);
             Heap::trim_large_cache(heap, u64::MAX, 0);
             Heap::flush_large_counts(heap);
@@ -1580,9 +1620,10 @@ impl Heap {
                 return;
             }
             Heap::flush_large_counts(heap);
-            let queues = (*heap).queues.iter().chain(core::iter::once(&(*heap).full));
-            for q in queues {
-                let mut page = q.first;
+            let full = addr_of_mut!((*heap).full);
+            let queues = classes_in((*heap).classes_used).map(move |c| addr_of_mut!((*heap).queues[c]));
+            for q in queues.chain(core::iter::once(full)) {
+                let mut page = (*q).first;
                 while !page.is_null() {
                     // Blocks other threads freed count once collected.
                     (*page).collect();
