@@ -745,11 +745,8 @@ impl Heap {
                 if Heap::retire_page(heap, page, os::now_ms()) {
                     Heap::release_segment(heap, segment_of(page.cast()), os::now_ms());
                 }
-            } else if (*page).take_sparse_watch() {
-                let seg = segment_of(page.cast());
-                let bit = 1u64 << Segment::page_index(seg, page);
-                Segment::local(seg, |l| l.sparse_mask |= bit);
-                (*heap).sparse_pages += 1;
+            } else {
+                Heap::note_sparse(heap, page);
             }
         }
     }
@@ -832,6 +829,9 @@ impl Heap {
                         continue;
                     }
                     seen += 1;
+                    // (Remote frees reach a page here: a page only other
+                    // threads free into goes sparse here, not on a free.)
+                    Heap::note_sparse(heap, page);
                     if best.is_null() || used > best_used {
                         if !best.is_null() && best_used == 0 {
                             Heap::retire_unused(heap, q, best, now);
@@ -916,6 +916,7 @@ impl Heap {
                         }
                     } else {
                         queue_push_back(addr_of_mut!((*heap).queues[class]), page);
+                        Heap::note_sparse(heap, page);
                     }
                 } else if limit != usize::MAX {
                     // Still full: look at others first next time.
@@ -1399,6 +1400,25 @@ impl Heap {
                     (*page).purge_free_blocks();
                     page = (*page).local(|l| l.next);
                 }
+            }
+        }
+    }
+
+    /// Lists `page` for `purge_sparse` if it is a queued page whose use
+    /// fell below half since it was last allocated from (see
+    /// `Page::take_sparse_watch`).
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread and
+    /// `page` is one of its pages, in use.
+    unsafe fn note_sparse(heap: *mut Heap, page: *mut Page) {
+        // SAFETY: forwarded; the page's segment is owned by `heap`.
+        unsafe {
+            if (*page).take_sparse_watch() {
+                let seg = segment_of(page.cast());
+                let bit = 1u64 << Segment::page_index(seg, page);
+                Segment::local(seg, |l| l.sparse_mask |= bit);
+                (*heap).sparse_pages += 1;
             }
         }
     }

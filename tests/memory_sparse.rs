@@ -10,23 +10,11 @@
 
 mod common;
 
+use common::{fill, holds};
 use midl_alloc::{os_stats, MIDL_user_allocate, MIDL_user_free};
 use std::collections::BTreeMap;
 
 const SIZE: usize = 1000;
-
-/// Fills block `p` (`SIZE` bytes) with the pattern of `id`.
-fn fill(p: usize, id: usize) {
-    // SAFETY: `p` is a live block of `SIZE` bytes.
-    unsafe { std::ptr::write_bytes(p as *mut u8, (id % 251) as u8 + 1, SIZE) };
-}
-
-/// Whether block `p` still holds the pattern of `id`.
-fn holds(p: usize, id: usize) -> bool {
-    // SAFETY: `p` is a live block of `SIZE` bytes.
-    let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, SIZE) };
-    bytes.iter().all(|&b| b == (id % 251) as u8 + 1)
-}
 
 #[test]
 fn sparse_pages_give_back_free_os_pages_and_keep_every_block() {
@@ -39,7 +27,7 @@ fn sparse_pages_give_back_free_os_pages_and_keep_every_block() {
     let mut live: BTreeMap<usize, usize> = BTreeMap::new();
     let blocks: Vec<usize> = (0..N).map(|_| MIDL_user_allocate(SIZE) as usize).collect();
     for (id, &p) in blocks.iter().enumerate() {
-        fill(p, id);
+        fill(p, SIZE, id);
     }
     for (id, &p) in blocks.iter().enumerate() {
         if id % 16 == 0 {
@@ -68,7 +56,7 @@ fn sparse_pages_give_back_free_os_pages_and_keep_every_block() {
         "RSS {rss} KiB after carving 3 MiB, {rss_sparse} KiB before: the purge did not drop it"
     );
     for (&p, &id) in &live {
-        assert!(holds(p, id), "live block {p:#x} lost its contents");
+        assert!(holds(p, SIZE, id), "live block {p:#x} lost its contents");
     }
     // The class takes its parked blocks back: as many as were freed, each
     // distinct and written through, and every live block intact.
@@ -81,11 +69,11 @@ fn sparse_pages_give_back_free_os_pages_and_keep_every_block() {
         if let Some((&q, _)) = live.range(p..).next() {
             assert!(p + SIZE <= q, "block {p:#x} overlaps live block {q:#x}");
         }
-        fill(p, id);
+        fill(p, SIZE, id);
         live.insert(p, id);
     }
     for (&p, &id) in &live {
-        assert!(holds(p, id), "block {p:#x} lost its contents");
+        assert!(holds(p, SIZE, id), "block {p:#x} lost its contents");
         // SAFETY: freed once.
         unsafe { MIDL_user_free(p as *mut _) };
     }

@@ -56,3 +56,18 @@ pub fn activity_until_rss(
     }
     (rss, start.elapsed())
 }
+
+/// Fills block `p` (`size` bytes) with the pattern of `id`.
+#[allow(dead_code)]
+pub fn fill(p: usize, size: usize, id: usize) {
+    // SAFETY: `p` is a live block of `size` bytes (caller's contract).
+    unsafe { std::ptr::write_bytes(p as *mut u8, (id % 251) as u8 + 1, size) };
+}
+
+/// Whether block `p` (`size` bytes) still holds the pattern of `id`.
+#[allow(dead_code)]
+pub fn holds(p: usize, size: usize, id: usize) -> bool {
+    // SAFETY: `p` is a live block of `size` bytes (caller's contract).
+    let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, size) };
+    bytes.iter().all(|&b| b == (id % 251) as u8 + 1)
+}
