@@ -151,7 +151,7 @@ impl Linked for Block {
 /// The part of a page that only its owning heap's thread touches.
 /// Laid out hot fields first: an allocation and a local free touch only
 /// `free`, `local_free`, `key`, `credit` and `allocs`, all in the first
-/// cache line of the descriptor.
+/// cache line of the descriptor (with `owner` and `thread_free`).
 #[repr(C)]
 pub(crate) struct PageLocal {
     /// Blocks ready to hand out.
@@ -234,9 +234,12 @@ pub(crate) struct Page {
     /// large object's address maps to), which sends a free there to the
     /// slow path. Compared, never dereferenced, by freeing threads.
     pub(crate) owner: AtomicPtr<Heap>,
-    pub(crate) local: UnsafeCell<PageLocal>,
-    /// Blocks freed by threads other than the owner.
+    /// Blocks freed by threads other than the owner. Next to `owner`, so a
+    /// remote free touches one line of the descriptor: the owner writes
+    /// that line on every allocation anyway, so a free that only read
+    /// `owner` there and pushed on a second line would miss on both.
     pub(crate) thread_free: AtomicStack<Block>,
+    pub(crate) local: UnsafeCell<PageLocal>,
     /// First byte of the page's memory (immutable once the segment is set up).
     pub(crate) start: *mut u8,
 }
@@ -352,6 +355,15 @@ const MAX_SMALL_BLOCKS: usize = SMALL_PAGE_BYTES / 16;
 const _: () = assert!(SMALL_PAGE_BYTES / OS_PAGE <= 16, "holes: one bit per OS page in a u16");
 const _: () = assert!(PURGE_BLOCK_MIN <= crate::size_class::SMALL_PAGE_BLOCK_MAX);
 
+// A remote free and the owner's fast paths each touch only the first cache
+// line of a descriptor.
+#[cfg(not(loom))]
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(Page, thread_free) + size_of::<AtomicStack<Block>>() <= 64);
+    assert!(offset_of!(Page, local) + offset_of!(PageLocal, allocs) + size_of::<u32>() <= 64);
+};
+
 /// Indices of the blocks of size `bs` that start in OS page `k` of a page
 /// holding `reserved` of them.
 fn starting_in(k: usize, bs: usize, reserved: usize) -> core::ops::Range<usize> {
@@ -383,8 +395,8 @@ impl Page {
     pub(crate) const fn new(start: *mut u8, owner: *mut Heap) -> Self {
         Page {
             owner: AtomicPtr::new(owner),
-            local: UnsafeCell::new(PageLocal::empty()),
             thread_free: AtomicStack::new(),
+            local: UnsafeCell::new(PageLocal::empty()),
             start,
         }
     }
@@ -393,8 +405,8 @@ impl Page {
     pub(crate) fn new(start: *mut u8, owner: *mut Heap) -> Self {
         Page {
             owner: AtomicPtr::new(owner),
-            local: UnsafeCell::new(PageLocal::empty()),
             thread_free: AtomicStack::new(),
+            local: UnsafeCell::new(PageLocal::empty()),
             start,
         }
     }
