@@ -182,6 +182,16 @@ fn bench_marshal<A: Allocator>(
     });
 }
 
+/// `n` marshalling calls in a row (the interleaved measurement's unit).
+fn marshal_calls<A: Allocator>(a: A, calls: &[Call], n: u64, write: bool) -> Duration {
+    let mut live = Vec::with_capacity(32);
+    let start = Instant::now();
+    for i in 0..n as usize {
+        marshal_call_with(a, &calls[i % calls.len()], &mut live, write);
+    }
+    start.elapsed()
+}
+
 // ---------------------------------------------------------------------------
 // Workload 1b: one call's parameters in a per-call environment released at
 // once, against the same call freed block by block.
@@ -815,10 +825,10 @@ fn write_results(rows: &[Row], memory: &[MemoryRow]) {
     );
     let _ = writeln!(
         md,
-        "The threaded rows (producer/consumer, server, Larson) are instead the median of {INTERLEAVED_ROUNDS} rounds \
-         that each run every allocator once on the same work, in turn, and their ratios the median of each \
-         round's ratio: run apart, as criterion runs them, their rates swing with the machine's scheduling more \
-         than they differ between allocators.  "
+        "The marshalling and threaded rows (producer/consumer, server, Larson) are instead the median of \
+         {INTERLEAVED_ROUNDS} rounds that each run every allocator once on the same work, in turn, and their ratios \
+         the median of each round's ratio: run apart, as criterion runs them, their rates swing with the machine's \
+         scheduling and load more than they differ between allocators.  "
     );
     let _ = writeln!(
         md,
@@ -1057,6 +1067,44 @@ fn main() {
     // ms for midl-alloc; one round of a little work in a smoke run).
     let rounds = if smoke { 1 } else { INTERLEAVED_ROUNDS };
     let scale = if smoke { 100 } else { 1 };
+    // (A filtered run does the interleaved rounds for the filters, or
+    // `|`-separated parts of one, that start with the group's name, and
+    // prints them.)
+    let selected = |name: &str| {
+        !args.iter().any(|a| a == "--profile-time")
+            && (!partial
+                || args
+                    .iter()
+                    .any(|a| !a.starts_with('-') && a.split('|').any(|f| f.starts_with(name))))
+    };
+    let report = |name: &str, m: &Interleaved| {
+        if partial && !smoke {
+            println!(
+                "{name} interleaved ({rounds} rounds), ns per unit: midl-alloc {:.1}, mimalloc {:.1}, system {:.1}; \
+                 paired speed-up vs mimalloc {:.2}, vs system {:.2}",
+                m.ns[0], m.ns[1], m.ns[2], m.speedup[0], m.speedup[1]
+            );
+        }
+    };
+    // The marshalling rows: 1M calls a run (about 50 ms for midl-alloc).
+    for (name, write) in [("marshal", true), ("marshal_unwritten", false)] {
+        if !selected(name) {
+            continue;
+        }
+        let m = interleaved(
+            rounds,
+            1_000_000 / scale,
+            [
+                &|n| marshal_calls(Midl, &calls, n, write),
+                &|n| marshal_calls(Mimalloc, &calls, n, write),
+                &|n| marshal_calls(System, &calls, n, write),
+            ],
+        );
+        report(name, &m);
+        if let Some(row) = rows.iter_mut().find(|r| r.group == name) {
+            row.interleaved = Some(m);
+        }
+    }
     macro_rules! threaded {
         ($name:expr, $label:expr, $unit:expr, $f:ident, $work:expr) => {{
             let mut g = c.benchmark_group($name);
@@ -1065,26 +1113,15 @@ fn main() {
             bench_threads(Mimalloc, &mut g, $f as Run<Mimalloc>);
             bench_threads(System, &mut g, $f as Run<System>);
             g.finish();
-            // (A filtered run does them for the filters, or `|`-separated
-            // parts of one, that start with the group's name, and prints
-            // them.)
-            let selected = !partial
-                || args
-                    .iter()
-                    .any(|a| !a.starts_with('-') && a.split('|').any(|f| f.starts_with($name)));
-            let interleaved = (selected && !args.iter().any(|a| a == "--profile-time")).then(|| {
+            let interleaved = selected($name).then(|| {
                 interleaved(
                     rounds,
                     $work / scale,
                     [&|n| $f(Midl, n), &|n| $f(Mimalloc, n), &|n| $f(System, n)],
                 )
             });
-            if let (Some(m), true) = (interleaved, partial && !smoke) {
-                println!(
-                    "{} interleaved ({rounds} rounds), ns per unit: midl-alloc {:.1}, mimalloc {:.1}, system {:.1}; \
-                     paired speed-up vs mimalloc {:.2}, vs system {:.2}",
-                    $name, m.ns[0], m.ns[1], m.ns[2], m.speedup[0], m.speedup[1]
-                );
+            if let Some(m) = &interleaved {
+                report($name, m);
             }
             rows.push(Row {
                 group: $name.into(),
