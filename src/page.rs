@@ -708,19 +708,9 @@ impl Page {
                 let bs = l.block_size as usize;
                 debug_assert!(bs >= core::mem::size_of::<Block>());
                 let n = (EXTEND_BYTES / bs).max(1).min(left as usize);
-                let first_off = l.capacity as usize * bs;
-                let first = self.start.add(first_off);
-                for i in 0..n {
-                    let b = first.add(i * bs).cast::<Block>();
-                    let next = if i + 1 < n {
-                        first.add((i + 1) * bs).cast()
-                    } else {
-                        l.free
-                    };
-                    Block::init_keyed(b, next, l.key);
-                }
-                l.free_is_zero = l.free.is_null() && first_off >= l.dirty as usize;
-                l.free = first.cast();
+                let first = l.capacity as usize;
+                l.free_is_zero = l.free.is_null() && first * bs >= l.dirty as usize;
+                self.push_run(l, first, n);
                 l.capacity += n as u32;
                 n * bs
             })
@@ -741,11 +731,25 @@ impl Page {
         l.holes &= l.holes - 1;
         let bs = l.block_size as usize;
         let blocks = starting_in(k, bs, l.reserved as usize);
-        let n = blocks.len();
         // SAFETY: the blocks starting in a hole are free blocks of this page
         // on no list (the `holes` invariant), so nothing refers to them.
+        unsafe { self.push_run(l, blocks.start, blocks.len()) };
+        // (The last of them may reach into an OS page that was not purged.)
+        l.free_is_zero = false;
+        blocks.len() * bs
+    }
+
+    /// Links the `n` blocks from index `first` in address order and puts
+    /// them in front of `free`.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page; `l` is its owner part; the blocks
+    /// are free blocks of the page that no list or user refers to.
+    unsafe fn push_run(&self, l: &mut PageLocal, first: usize, n: usize) {
+        let bs = l.block_size as usize;
+        // SAFETY: the blocks lie inside the page (caller's contract).
         unsafe {
-            let first = self.start.add(blocks.start * bs);
+            let first = self.start.add(first * bs);
             for i in 0..n {
                 let b = first.add(i * bs).cast::<Block>();
                 let next = if i + 1 < n {
@@ -757,9 +761,6 @@ impl Page {
             }
             l.free = first.cast();
         }
-        // (The last of them may reach into an OS page that was not purged.)
-        l.free_is_zero = false;
-        n * bs
     }
 
     /// Gives back to the OS each OS page of a page of small blocks (below
