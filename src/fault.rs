@@ -8,11 +8,12 @@
 #[repr(u32)]
 #[allow(dead_code)]
 pub enum Fault {
-    /// The remote-free push CAS replaced by a load and a store.
+    /// A list push's CAS replaced by a load and a store.
     PushLoadStore = 1,
-    /// The remote-free push publishes with `Relaxed` instead of `Release`.
+    /// A list push (remote frees, pools, RpcSs chunks) publishes with
+    /// `Relaxed` instead of `Release`.
     PushRelaxed = 2,
-    /// The owner takes the remote-free list with `Relaxed` instead of `Acquire`.
+    /// A list is taken whole with `Relaxed` instead of `Acquire`.
     TakeRelaxed = 4,
     /// The owner forgets that blocks on the remote-free list are still in use
     /// and retires a page whose remote list it has not collected.

@@ -621,7 +621,7 @@ impl Heap {
         // and go).
         unsafe {
             if !(*slot).owner().is_null() {
-                (*slot).thread_free.push(p.cast());
+                (*slot).push_remote(p);
                 return;
             }
         }
@@ -659,7 +659,7 @@ impl Heap {
                 return;
             }
             let page = Segment::page_of(seg, p);
-            (*page).thread_free.push(p.cast());
+            (*page).push_remote(p);
         }
     }
 
@@ -1077,6 +1077,15 @@ impl Heap {
             }
             let base = os::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
             if base.is_null() {
+                return ptr::null_mut();
+            }
+            if base as usize + SEGMENT_SIZE > crate::remote::ADDRESS_LIMIT {
+                // Pages count their remote frees in the top bits of the
+                // list head (see `remote::CountedStack`): a segment the
+                // kernel placed above 2^48 (only when asked to) is refused
+                // like memory the OS does not have.
+                // SAFETY: the mapping made just above; nothing refers to it.
+                os::unmap(base, SEGMENT_SIZE);
                 return ptr::null_mut();
             }
             let seg = Segment::init(base, kind, heap, false);

@@ -5,9 +5,8 @@
 
 use crate::heap::{Arena as RawArena, Heap, DEFAULT_PURGE_DELAY_MS};
 use crate::page::Block;
-use crate::remote::{AtomicStack, Linked};
+use crate::remote::{AtomicStack, CountedStack, Linked};
 use crate::size_class::{class_of, direct_slot, TABLE_MAX};
-use core::ptr;
 
 pub use crate::fault::Fault;
 
@@ -126,8 +125,12 @@ pub unsafe fn free_remote(p: *mut u8) {
 /// Bytes of the smallest block a model may push onto a [`RemoteList`].
 pub const NODE_BYTES: usize = 128;
 
-/// A remote-free list of raw blocks, as pages use it.
-pub struct RemoteList(AtomicStack<Block>);
+/// The key a [`RemoteList`] links its blocks with (pages use their own).
+const MODEL_KEY: usize = crate::page::shape_key(0x6d6f_6465_6c5f_6b65);
+
+/// A remote-free list of raw blocks, as pages use it: each push links the
+/// block with a key and counts it in the list's head word.
+pub struct RemoteList(CountedStack<Block>);
 
 // SAFETY: the stack is a lock-free multi-producer list.
 unsafe impl Sync for RemoteList {}
@@ -137,7 +140,7 @@ unsafe impl Send for RemoteList {}
 impl RemoteList {
     pub fn new() -> Self {
         assert!(core::mem::size_of::<Block>() <= NODE_BYTES);
-        RemoteList(AtomicStack::new())
+        RemoteList(CountedStack::new())
     }
 
     /// Pushes the free block at `p` (one CAS, as a remote free does).
@@ -148,9 +151,58 @@ impl RemoteList {
     pub unsafe fn push(&self, p: *mut u8) {
         // SAFETY: forwarded; the block becomes a list node.
         unsafe {
-            Block::init(p.cast(), ptr::null_mut());
-            self.0.push(p.cast());
+            self.0
+                .push(p.cast::<Block>(), |b, first| Block::init_keyed(b, first, MODEL_KEY))
         }
+    }
+
+    /// Takes every block (one swap, as the owner does) and returns them,
+    /// panicking if the list's count is not the number of blocks on it.
+    pub fn take_all(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        let (mut b, n) = self.0.take_all();
+        while !b.is_null() {
+            out.push(b as usize);
+            // SAFETY: the list's nodes were acquired by take_all.
+            b = unsafe { Block::next_keyed(b, MODEL_KEY) };
+        }
+        assert_eq!(
+            out.len(),
+            n as usize,
+            "the remote list's count does not match its blocks"
+        );
+        out
+    }
+}
+
+impl Default for RemoteList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A pool list of raw blocks, as the arena keeps segments and heaps.
+pub struct PoolList(AtomicStack<Block>);
+
+// SAFETY: the stack is a lock-free multi-producer list.
+unsafe impl Sync for PoolList {}
+// SAFETY: as above.
+unsafe impl Send for PoolList {}
+
+impl PoolList {
+    pub fn new() -> Self {
+        assert!(core::mem::size_of::<Block>() <= NODE_BYTES);
+        PoolList(AtomicStack::new())
+    }
+
+    /// Pushes the free block at `p` (one CAS).
+    ///
+    /// # Safety
+    /// `p` is valid for `NODE_BYTES`, 16-byte aligned, owned by the caller
+    /// and in no list.
+    pub unsafe fn push(&self, p: *mut u8) {
+        // SAFETY: forwarded; the block becomes a list node.
+        unsafe { self.0.push(p.cast()) }
     }
 
     /// Takes one block as the arena's pools do (the whole list with one
@@ -165,7 +217,7 @@ impl RemoteList {
         Some(first as usize)
     }
 
-    /// Takes every block (one swap, as the owner does) and returns them.
+    /// Takes every block (one swap) and returns them.
     pub fn take_all(&self) -> Vec<usize> {
         let mut out = Vec::new();
         let mut b = self.0.take_all();
@@ -178,7 +230,7 @@ impl RemoteList {
     }
 }
 
-impl Default for RemoteList {
+impl Default for PoolList {
     fn default() -> Self {
         Self::new()
     }

@@ -11,7 +11,7 @@
 
 use crate::heap::Heap;
 use crate::os::{self, OS_PAGE};
-use crate::remote::{AtomicStack, Linked};
+use crate::remote::{CountedStack, Linked};
 use crate::segment::SMALL_PAGE_SHIFT;
 use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 use crate::{fault, report};
@@ -164,10 +164,6 @@ pub(crate) struct PageLocal {
     /// when `credit` goes negative: one `dec` and one branch.
     credit: i32,
     bias: i32,
-    /// Key the owner lists' links are encoded with (see `Block::init_keyed`).
-    /// (Between the two counters an allocation bumps, so the compiler does
-    /// not fuse their increments into a vector add.)
-    key: usize,
     /// Statistics since the last `take_counts`: blocks handed out, `used()`
     /// at that time, and remote frees collected.
     pub(crate) allocs: u32,
@@ -238,7 +234,14 @@ pub(crate) struct Page {
     /// remote free touches one line of the descriptor: the owner writes
     /// that line on every allocation anyway, so a free that only read
     /// `owner` there and pushed on a second line would miss on both.
-    pub(crate) thread_free: AtomicStack<Block>,
+    pub(crate) thread_free: CountedStack<Block>,
+    /// Key every free list of the page encodes its links with (see
+    /// `Block::init_keyed`): the owner's lists and `thread_free`, whose
+    /// pushers link a block in the form the owner pops it, so the owner
+    /// takes a remote chain without re-linking it. Written by `init` only,
+    /// while no block of the page is out (so no remote free is under way);
+    /// read by the owner and by remote frees.
+    key: UnsafeCell<usize>,
     pub(crate) local: UnsafeCell<PageLocal>,
     /// First byte of the page's memory (immutable once the segment is set up).
     pub(crate) start: *mut u8,
@@ -272,7 +275,6 @@ impl PageLocal {
             next: ptr::null_mut(),
             retired_at: 0,
             decommitted: false,
-            key: 0,
             allocs: 0,
             counted_used: 0,
             remote: 0,
@@ -360,7 +362,7 @@ const _: () = assert!(PURGE_BLOCK_MIN <= crate::size_class::SMALL_PAGE_BLOCK_MAX
 #[cfg(not(loom))]
 const _: () = {
     use core::mem::offset_of;
-    assert!(offset_of!(Page, thread_free) + size_of::<AtomicStack<Block>>() <= 64);
+    assert!(offset_of!(Page, key) + size_of::<usize>() <= 64);
     assert!(offset_of!(Page, local) + offset_of!(PageLocal, allocs) + size_of::<u32>() <= 64);
 };
 
@@ -395,7 +397,8 @@ impl Page {
     pub(crate) const fn new(start: *mut u8, owner: *mut Heap) -> Self {
         Page {
             owner: AtomicPtr::new(owner),
-            thread_free: AtomicStack::new(),
+            thread_free: CountedStack::new(),
+            key: UnsafeCell::new(0),
             local: UnsafeCell::new(PageLocal::empty()),
             start,
         }
@@ -405,7 +408,8 @@ impl Page {
     pub(crate) fn new(start: *mut u8, owner: *mut Heap) -> Self {
         Page {
             owner: AtomicPtr::new(owner),
-            thread_free: AtomicStack::new(),
+            thread_free: CountedStack::new(),
+            key: UnsafeCell::new(0),
             local: UnsafeCell::new(PageLocal::empty()),
             start,
         }
@@ -416,6 +420,32 @@ impl Page {
     #[inline(always)]
     pub(crate) fn owner(&self) -> *mut Heap {
         self.owner.load(Ordering::Relaxed)
+    }
+
+    /// The key of the page's free lists.
+    #[inline(always)]
+    fn key(&self) -> usize {
+        // SAFETY: only `init` writes the key, while no block of the page is
+        // out; every reader holds a block of the page or owns it.
+        self.key.with(|k| unsafe { *k })
+    }
+
+    /// Frees `p` from a thread that does not own the page: one CAS onto
+    /// `thread_free`, linked as the owner will pop it.
+    ///
+    /// # Safety
+    /// `p` is a block of this page that is handed out (so the page is in
+    /// use) and not used again by the caller.
+    #[inline]
+    pub(crate) unsafe fn push_remote(&self, p: *mut u8) {
+        let key = self.key();
+        // SAFETY: the block is the caller's until the push publishes it; a
+        // page in use lies in a segment below `ADDRESS_LIMIT` (checked when
+        // the segment was mapped) and holds fewer blocks than `COUNT_MAX`.
+        unsafe {
+            self.thread_free
+                .push(p.cast::<Block>(), |b, first| Block::init_keyed(b, first, key))
+        }
     }
 
     /// Runs `f` on the owner-only state.
@@ -472,8 +502,8 @@ impl Page {
                 if b.is_null() {
                     return ptr::null_mut();
                 }
-                let next = Block::next_keyed(b, l.key);
-                if !Block::check_ok(b, next, l.key) {
+                let next = Block::next_keyed(b, self.key());
+                if !Block::check_ok(b, next, self.key()) {
                     return ptr::null_mut();
                 }
                 l.free = next;
@@ -516,10 +546,10 @@ impl Page {
     unsafe fn checked_next(&self, l: &PageLocal, b: *mut Block) -> *mut Block {
         // SAFETY: `b` is on an owner list of this page (caller's contract).
         unsafe {
-            let next = Block::next_keyed(b, l.key);
+            let next = Block::next_keyed(b, self.key());
             let off = (next as usize).wrapping_sub(self.start as usize);
             let in_page = off < (l.capacity * l.block_size) as usize && off % l.block_size as usize == 0;
-            if !(next.is_null() || in_page) || !Block::check_ok(b, next, l.key) {
+            if !(next.is_null() || in_page) || !Block::check_ok(b, next, self.key()) {
                 // The word as found in memory (what the stray write left).
                 report::corrupt_free_list(b.cast(), Block::next(b) as usize);
             }
@@ -550,7 +580,7 @@ impl Page {
         unsafe {
             self.local(|l| {
                 let b = p.cast::<Block>();
-                Block::init_keyed(b, l.local_free, l.key);
+                Block::init_keyed(b, l.local_free, self.key());
                 l.local_free = b;
                 l.credit -= 1;
                 l.credit < 0 || (fault::injected(fault::Fault::RetireIgnoresRemote) && l.used() == 1)
@@ -566,6 +596,9 @@ impl Page {
     /// The caller's thread owns the page and the page is not in use.
     pub(crate) unsafe fn init(&self, class: usize, block_size: usize, page_size: usize, key: usize) -> bool {
         debug_assert!(self.thread_free.is_empty_hint());
+        // SAFETY: an unused page: no block of it is out, so no other thread
+        // reads the key (see `key`).
+        self.key.with_mut(|k| unsafe { *k = key });
         // SAFETY: owner-only access to an unused page.
         unsafe {
             self.local(|l| {
@@ -586,7 +619,6 @@ impl Page {
                 l.prev = ptr::null_mut();
                 l.next = ptr::null_mut();
                 l.retired_at = 0;
-                l.key = key;
                 l.allocs = 0;
                 l.counted_used = 0;
                 l.remote = 0;
@@ -618,41 +650,51 @@ impl Page {
         }
     }
 
-    /// Moves blocks freed by other threads and by the owner onto `free`.
-    /// Returns the number of remote frees collected.
+    /// Moves blocks freed by other threads and by the owner onto the owner's
+    /// lists. Returns the number of remote frees collected.
+    ///
+    /// The remote chain comes with its length and in the owner's encoding,
+    /// so it is never walked (each of its blocks was last written by
+    /// another thread: a cache miss apiece). It becomes `free` or
+    /// `local_free` whole when one of them is empty, which is always so on
+    /// the allocation slow path (it collects when `free` ran dry). When both
+    /// hold blocks (a page looked at by thread exit, adoption or a scan),
+    /// the page has room anyway: the chain stays on `thread_free` (still
+    /// counted in `used`) unless it holds every block still out, in which
+    /// case it is taken and the page starts over uncarved (the callers
+    /// retire such a page, which drops its lists).
     ///
     /// # Safety
     /// The caller's thread owns the page.
     pub(crate) unsafe fn collect(&self) -> u32 {
-        let remote = self.thread_free.take_all();
         // SAFETY: owner-only access; blocks on `thread_free` are free blocks
-        // of this page, published by `push` (Release) and acquired by
-        // `take_all`.
+        // of this page, linked with the page's key and published by
+        // `push_remote` (Release), acquired by `take_all`.
         unsafe {
             self.local(|l| {
                 l.take_local_free();
+                let both = !l.free.is_null() && !l.local_free.is_null();
+                // Only the owner takes from `thread_free`, so a count that
+                // reaches `used` stays there until the take below.
+                if both && self.thread_free.count_hint() != l.used() {
+                    return 0;
+                }
+                let (remote, n) = self.thread_free.take_all();
                 if remote.is_null() {
                     return 0;
                 }
-                // Re-link the remote chain (plain links) with the owner's key,
-                // checking each link stays inside the page.
-                let span = (l.reserved * l.block_size) as usize;
-                let mut n = 1u32;
-                let mut tail = remote;
-                loop {
-                    let next = Block::next(tail);
-                    if next.is_null() {
-                        break;
-                    }
-                    if (next as usize).wrapping_sub(self.start as usize) >= span {
-                        report::corrupt_free_list(tail.cast(), next as usize);
-                    }
-                    Block::init_keyed(tail, next, l.key);
-                    tail = next;
-                    n += 1;
+                if both {
+                    debug_assert_eq!(n, l.used());
+                    l.dirty = l.dirty.max(l.capacity * l.block_size);
+                    l.free = ptr::null_mut();
+                    l.local_free = ptr::null_mut();
+                    l.capacity = 0;
+                    l.holes = 0;
+                } else if l.free.is_null() {
+                    l.free = remote;
+                } else {
+                    l.local_free = remote;
                 }
-                Block::init_keyed(tail, l.free, l.key);
-                l.free = remote;
                 l.free_is_zero = false;
                 l.credit -= n as i32;
                 l.remote += n;
@@ -757,7 +799,7 @@ impl Page {
                 } else {
                     l.free
                 };
-                Block::init_keyed(b, next, l.key);
+                Block::init_keyed(b, next, self.key());
             }
             l.free = first.cast();
         }
@@ -879,7 +921,7 @@ impl Page {
                     if tail.is_null() {
                         head = b;
                     } else if tail_next != b {
-                        Block::init_keyed(tail, b, l.key);
+                        Block::init_keyed(tail, b, self.key());
                     }
                     tail = b;
                     tail_next = next;
@@ -887,7 +929,7 @@ impl Page {
                 b = next;
             }
             if !tail.is_null() && !tail_next.is_null() {
-                Block::init_keyed(tail, ptr::null_mut(), l.key);
+                Block::init_keyed(tail, ptr::null_mut(), self.key());
             }
         }
         if on_free {
@@ -946,7 +988,7 @@ impl Page {
                 if bs < PURGE_BLOCK_MIN {
                     return 0;
                 }
-                let mark = purged_mark(l.key);
+                let mark = purged_mark(self.key());
                 let mut bytes = 0;
                 // Freshly carved blocks on `free` were never touched past
                 // their link: nothing to give back, and they stay zero.

@@ -9,8 +9,8 @@
 use loom::sync::Arc;
 use loom::thread;
 use midl_alloc::loom_api::{
-    free_remote, os_mapped, set_fault, Arena, Fault, HeapHandle, RemoteList, RpcCursor, RpcRegistry, NODE_BYTES,
-    RPC_S_INVALID_ARG, RPC_S_OK,
+    free_remote, os_mapped, set_fault, Arena, Fault, HeapHandle, PoolList, RemoteList, RpcCursor, RpcRegistry,
+    NODE_BYTES, RPC_S_INVALID_ARG, RPC_S_OK,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -117,7 +117,7 @@ fn model_remote_list() {
 /// while another thread pushes and takes too. Every node ends up taken
 /// or still listed, exactly once.
 fn model_pool_take_one() {
-    let list = Arc::new(RemoteList::new());
+    let list = Arc::new(PoolList::new());
     let nodes: Vec<usize> = (0..4).map(|_| node()).collect();
     for &n in &nodes[..3] {
         // SAFETY: each node is pushed once, by its owner.
@@ -204,7 +204,6 @@ fn model_page_empties_during_remote_free() {
     // SAFETY: live block of this heap.
     unsafe { heap.free(blocks[0] as *mut u8) };
     let mut live: Vec<usize> = vec![blocks[8]];
-    eprintln!("T0 seg={:#x}", in_flight & !((4 << 20) - 1));
     for _ in 0..10 {
         let p = heap.alloc(BIG) as usize;
         assert!(!live.contains(&p), "block {p:#x} handed out twice");

@@ -5,8 +5,11 @@
  *   allocation that follows it faults (or a slow-path walk reports it).
  * - Owner lists, checked build (MIDL_TEST_CHECKED=1): the check word
  *   reports it with a message.
- * - Remote lists, both builds: links are range-checked when the owner
- *   collects them, with a message.
+ * - Remote lists: the freeing thread encodes the link with the page's key
+ *   too, and the owner takes the chain over as it is; the allocation slow
+ *   path range-checks the link of the head it hands to the fast path, so a
+ *   corrupted first block is reported with a message in both builds
+ *   (deeper in the chain it is met like a block on an owner list).
  * And a free of an address in a segment's header is reported, not pushed
  * onto a free list. */
 #include "midl_alloc.h"
@@ -72,7 +75,8 @@ static void *free_it(void *arg) {
 }
 
 /* Freed by another thread, then overwritten with a pointer outside the
- * page: the owner detects it when it collects the remote frees. */
+ * page: the owner detects it when its allocation slow path takes the
+ * remote chain, whose first block this is. */
 static void remote_use_after_free_write(void) {
     void *a = MIDL_user_allocate(64);
     victim = MIDL_user_allocate(64);

@@ -1,0 +1,114 @@
+//! Blocks freed by other threads come back to their page whole: the owner
+//! takes a page's remote list with its count and without walking it. These
+//! tests check what the owner does with such a list in the two cases
+//! where it cannot simply become one of its own lists.
+
+mod common;
+
+use common::{fill, holds};
+use midl_alloc::{stats, MIDL_user_allocate, MIDL_user_free};
+
+const SIZE: usize = 48;
+/// 48-byte blocks in one 64 KiB page.
+const PAGE_BLOCKS: usize = (64 << 10) / SIZE;
+const PAGE_MASK: usize = !((64 << 10) - 1);
+
+fn alloc(n: usize) -> Vec<usize> {
+    (0..n)
+        .map(|i| {
+            let p = MIDL_user_allocate(SIZE) as usize;
+            assert_ne!(p, 0);
+            fill(p, SIZE, i);
+            p
+        })
+        .collect()
+}
+
+fn free_on_another_thread(blocks: Vec<usize>) {
+    std::thread::spawn(move || {
+        for p in blocks {
+            // SAFETY: live blocks handed to this thread, freed once.
+            unsafe { MIDL_user_free(p as *mut _) };
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// The owner's page still has blocks on both of its own lists (part of a
+/// carved run unused, a few blocks it freed itself) when every other block
+/// comes back from another thread. A statistics read collects the page
+/// without retiring it (it is the class's current page): the page must
+/// start over whole, so the next page's worth of blocks fits in it again.
+#[test]
+fn a_page_whose_blocks_all_came_back_is_reused_whole() {
+    std::thread::spawn(|| {
+        let mut first = alloc(PAGE_BLOCKS - 10);
+        let page = first[0] & PAGE_MASK;
+        assert!(
+            first.iter().all(|&p| p & PAGE_MASK == page),
+            "the test needs a fresh thread's first page of its class"
+        );
+        for p in first.drain(..5) {
+            // SAFETY: live blocks of this thread, freed once.
+            unsafe { MIDL_user_free(p as *mut _) };
+        }
+        free_on_another_thread(first);
+        // Collects every page of the thread (counts for the table).
+        let s = stats();
+        assert!(s.classes.iter().map(|c| c.remote_frees).sum::<u64>() >= (PAGE_BLOCKS - 15) as u64);
+        let again = alloc(PAGE_BLOCKS);
+        let outside = again.iter().filter(|&&p| p & PAGE_MASK != page).count();
+        assert_eq!(
+            outside, 0,
+            "{outside} of a page's worth of blocks came from another page: the collected page did not start over"
+        );
+        for (i, &p) in again.iter().enumerate() {
+            assert!(holds(p, SIZE, i), "block {i} at {p:#x} was overwritten");
+            // SAFETY: live blocks of this thread, freed once.
+            unsafe { MIDL_user_free(p as *mut _) };
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// Blocks come back from another thread while the owner's page still has
+/// blocks of its own to hand out and a few blocks are still live: the
+/// remote list stays where it is at the statistics read, and the owner
+/// gets to its blocks later. All the page's free blocks are handed out
+/// once each before any other page is used.
+#[test]
+fn remote_blocks_left_on_their_list_are_handed_out_later() {
+    std::thread::spawn(|| {
+        let mut blocks = alloc(PAGE_BLOCKS / 2);
+        let page = blocks[0] & PAGE_MASK;
+        assert!(blocks.iter().all(|&p| p & PAGE_MASK == page));
+        let live: Vec<usize> = blocks.drain(..10).collect();
+        for p in blocks.drain(..PAGE_BLOCKS / 4) {
+            // SAFETY: live blocks of this thread, freed once.
+            unsafe { MIDL_user_free(p as *mut _) };
+        }
+        free_on_another_thread(blocks);
+        let _ = stats();
+        // Every block but the 10 live ones: the page's own lists, its
+        // remote list and its uncarved rest serve them all.
+        let again = alloc(PAGE_BLOCKS - 10);
+        let mut seen = again.clone();
+        seen.extend(&live);
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), again.len() + live.len(), "a block was handed out twice");
+        let outside = again.iter().filter(|&&p| p & PAGE_MASK != page).count();
+        assert_eq!(outside, 0, "{outside} blocks came from another page: remote frees were lost");
+        for (i, &p) in again.iter().enumerate() {
+            assert!(holds(p, SIZE, i), "block {i} at {p:#x} was overwritten");
+        }
+        for p in again.into_iter().chain(live) {
+            // SAFETY: live blocks of this thread, freed once.
+            unsafe { MIDL_user_free(p as *mut _) };
+        }
+    })
+    .join()
+    .unwrap();
+}
