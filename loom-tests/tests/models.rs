@@ -58,9 +58,9 @@ fn check(fault: Option<Fault>, min_executions: usize, model: fn()) {
     );
 }
 
-/// Stack for model threads that make or abandon heaps (a heap, with its
-/// per-class tables, is built on the stack; loom's default coroutine
-/// stack is 32 KiB).
+/// Stack for model threads that make or abandon heaps: loom's default
+/// coroutine stack is 32 KiB, and the depth of the allocator's slow paths
+/// under loom's instrumentation is not bounded by anything here.
 const ROOMY_STACK: usize = 1 << 20;
 
 /// `thread::spawn` with a [`ROOMY_STACK`].
