@@ -100,7 +100,10 @@ fn remote_blocks_left_on_their_list_are_handed_out_later() {
         seen.dedup();
         assert_eq!(seen.len(), again.len() + live.len(), "a block was handed out twice");
         let outside = again.iter().filter(|&&p| p & PAGE_MASK != page).count();
-        assert_eq!(outside, 0, "{outside} blocks came from another page: remote frees were lost");
+        assert_eq!(
+            outside, 0,
+            "{outside} blocks came from another page: remote frees were lost"
+        );
         for (i, &p) in again.iter().enumerate() {
             assert!(holds(p, SIZE, i), "block {i} at {p:#x} was overwritten");
         }
