@@ -62,8 +62,9 @@ pub(crate) const fn shape_key(bits: usize) -> usize {
 }
 
 impl Block {
-    /// Writes a plain link into the free memory at `this` (remote-free
-    /// lists).
+    /// Writes a plain link into the free memory at `this` (`Linked`'s
+    /// `set_next`; the allocator's own lists of blocks are all keyed, see
+    /// `init_keyed`).
     ///
     /// # Safety
     /// `this` is valid for writes of a `Block`, aligned, and owned by the
@@ -134,6 +135,9 @@ impl Block {
     }
 }
 
+/// A block's raw link word (`next` reads it as stored: the keyed lists
+/// decode it, see `next_keyed`; the loom models' pool list of raw blocks
+/// stores it plain).
 impl Linked for Block {
     #[inline(always)]
     unsafe fn next(this: *mut Self) -> *mut Self {
@@ -318,6 +322,17 @@ impl PageLocal {
         self.local_free = ptr::null_mut();
         self.free_is_zero = false;
         true
+    }
+
+    /// Drops the free lists and the parked blocks: every block not handed
+    /// out counts as uncarved again, to be carved anew (`dirty` keeps the
+    /// memory's extent).
+    fn forget_free_blocks(&mut self) {
+        self.dirty = self.dirty.max(self.capacity * self.block_size);
+        self.free = ptr::null_mut();
+        self.local_free = ptr::null_mut();
+        self.capacity = 0;
+        self.holes = 0;
     }
 
     /// Whether an allocation can be served from the page: a free block, an
@@ -685,11 +700,7 @@ impl Page {
                 }
                 if both {
                     debug_assert_eq!(n, l.used());
-                    l.dirty = l.dirty.max(l.capacity * l.block_size);
-                    l.free = ptr::null_mut();
-                    l.local_free = ptr::null_mut();
-                    l.capacity = 0;
-                    l.holes = 0;
+                    l.forget_free_blocks();
                 } else if l.free.is_null() {
                     l.free = remote;
                 } else {
@@ -1032,15 +1043,10 @@ impl Page {
         unsafe {
             self.local(|l| {
                 debug_assert_eq!(l.used(), 0, "retiring a page with blocks in use");
-                let touched = l.capacity * l.block_size;
-                l.dirty = l.dirty.max(touched);
+                l.forget_free_blocks();
                 l.in_use = false;
                 l.in_full = false;
                 l.set_bias(BIAS_QUEUED);
-                l.free = ptr::null_mut();
-                l.local_free = ptr::null_mut();
-                l.capacity = 0;
-                l.holes = 0;
                 l.sparse_armed = false;
                 l.retired_at = now_ms.max(1);
             })

@@ -18,6 +18,28 @@ use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 use core::marker::PhantomData;
 use core::ptr;
 
+/// The ordering a push publishes its node with: `Release` (`Relaxed` only
+/// when a loom expected-failure test asks for the fault).
+#[inline(always)]
+fn publish_order() -> Ordering {
+    if crate::fault::injected(crate::fault::Fault::PushRelaxed) {
+        Ordering::Relaxed
+    } else {
+        Ordering::Release
+    }
+}
+
+/// The ordering a consumer takes a whole list with: `Acquire` (`Relaxed`
+/// only when a loom expected-failure test asks for the fault).
+#[inline(always)]
+fn take_order() -> Ordering {
+    if crate::fault::injected(crate::fault::Fault::TakeRelaxed) {
+        Ordering::Relaxed
+    } else {
+        Ordering::Acquire
+    }
+}
+
 /// An intrusive singly-linked node.
 pub(crate) trait Linked: Sized {
     /// Reads the link of `this`.
@@ -80,11 +102,7 @@ impl<T: Linked> AtomicStack<T> {
                 self.head.store(first, Ordering::Release);
                 return;
             }
-            let success = if crate::fault::injected(crate::fault::Fault::PushRelaxed) {
-                Ordering::Relaxed
-            } else {
-                Ordering::Release
-            };
+            let success = publish_order();
             match self.head.compare_exchange_weak(head, first, success, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(current) => head = current,
@@ -131,11 +149,7 @@ impl<T: Linked> AtomicStack<T> {
         if self.head.load(Ordering::Relaxed).is_null() {
             return ptr::null_mut();
         }
-        let order = if crate::fault::injected(crate::fault::Fault::TakeRelaxed) {
-            Ordering::Relaxed
-        } else {
-            Ordering::Acquire
-        };
+        let order = take_order();
         self.head.swap(ptr::null_mut(), order)
     }
 
@@ -216,11 +230,7 @@ impl<T> CountedStack<T> {
                 self.word.store(new, Ordering::Release);
                 return;
             }
-            let success = if crate::fault::injected(crate::fault::Fault::PushRelaxed) {
-                Ordering::Relaxed
-            } else {
-                Ordering::Release
-            };
+            let success = publish_order();
             match self.word.compare_exchange_weak(word, new, success, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(current) => word = current,
@@ -236,11 +246,7 @@ impl<T> CountedStack<T> {
         if self.word.load(Ordering::Relaxed) == 0 {
             return (ptr::null_mut(), 0);
         }
-        let order = if crate::fault::injected(crate::fault::Fault::TakeRelaxed) {
-            Ordering::Relaxed
-        } else {
-            Ordering::Acquire
-        };
+        let order = take_order();
         let word = self.word.swap(0, order);
         ((word & (ADDRESS_LIMIT - 1)) as *mut T, (word >> COUNT_SHIFT) as u32)
     }
