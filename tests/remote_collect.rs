@@ -24,15 +24,16 @@ fn alloc(n: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Frees `blocks`, live blocks the calling thread holds, once each.
+fn free_all(blocks: impl IntoIterator<Item = usize>) {
+    for p in blocks {
+        // SAFETY: live blocks the caller holds and hands over, freed once.
+        unsafe { MIDL_user_free(p as *mut _) };
+    }
+}
+
 fn free_on_another_thread(blocks: Vec<usize>) {
-    std::thread::spawn(move || {
-        for p in blocks {
-            // SAFETY: live blocks handed to this thread, freed once.
-            unsafe { MIDL_user_free(p as *mut _) };
-        }
-    })
-    .join()
-    .unwrap();
+    std::thread::spawn(move || free_all(blocks)).join().unwrap();
 }
 
 /// The owner's page still has blocks on both of its own lists (part of a
@@ -49,10 +50,7 @@ fn a_page_whose_blocks_all_came_back_is_reused_whole() {
             first.iter().all(|&p| p & PAGE_MASK == page),
             "the test needs a fresh thread's first page of its class"
         );
-        for p in first.drain(..5) {
-            // SAFETY: live blocks of this thread, freed once.
-            unsafe { MIDL_user_free(p as *mut _) };
-        }
+        free_all(first.drain(..5));
         free_on_another_thread(first);
         // Collects every page of the thread (counts for the table).
         let s = stats();
@@ -65,9 +63,8 @@ fn a_page_whose_blocks_all_came_back_is_reused_whole() {
         );
         for (i, &p) in again.iter().enumerate() {
             assert!(holds(p, SIZE, i), "block {i} at {p:#x} was overwritten");
-            // SAFETY: live blocks of this thread, freed once.
-            unsafe { MIDL_user_free(p as *mut _) };
         }
+        free_all(again);
     })
     .join()
     .unwrap();
@@ -85,10 +82,7 @@ fn remote_blocks_left_on_their_list_are_handed_out_later() {
         let page = blocks[0] & PAGE_MASK;
         assert!(blocks.iter().all(|&p| p & PAGE_MASK == page));
         let live: Vec<usize> = blocks.drain(..10).collect();
-        for p in blocks.drain(..PAGE_BLOCKS / 4) {
-            // SAFETY: live blocks of this thread, freed once.
-            unsafe { MIDL_user_free(p as *mut _) };
-        }
+        free_all(blocks.drain(..PAGE_BLOCKS / 4));
         free_on_another_thread(blocks);
         let _ = stats();
         // Every block but the 10 live ones: the page's own lists, its
@@ -107,10 +101,7 @@ fn remote_blocks_left_on_their_list_are_handed_out_later() {
         for (i, &p) in again.iter().enumerate() {
             assert!(holds(p, SIZE, i), "block {i} at {p:#x} was overwritten");
         }
-        for p in again.into_iter().chain(live) {
-            // SAFETY: live blocks of this thread, freed once.
-            unsafe { MIDL_user_free(p as *mut _) };
-        }
+        free_all(again.into_iter().chain(live));
     })
     .join()
     .unwrap();
