@@ -487,7 +487,7 @@ fn phase_shift<A: Allocator>(a: A) {
         .collect();
     let mut kept = Vec::new();
     for p in live.drain(..) {
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             kept.push(p);
         } else {
             // SAFETY: freed once.

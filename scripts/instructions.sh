@@ -55,8 +55,8 @@ out=results/instructions.md
     echo
     echo "Produced by \`scripts/instructions.sh\` on $(uname -m), $(rustc --version), $(gcc --version | head -1),"
     echo "$(valgrind --version). Same-thread pairs of one size; the figures include the warm-up (first page) spread"
-    echo "over $N pairs. The default build: key-encoded free-list links and one statistics increment per allocation"
-    echo "(see results/modes.md)."
+    echo "over $N pairs. The default build: key-encoded free-list links (see results/modes.md); each allocation is"
+    echo "counted for the statistics by the same add that counts the page's blocks out."
     echo
     echo "## From C, through shared libraries"
     echo

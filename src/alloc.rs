@@ -189,6 +189,29 @@ pub(crate) fn malloc_zeroed(size: usize, align: usize) -> *mut u8 {
     }
 }
 
+/// Frees `p` unless it is NULL (which does nothing), the C functions'
+/// contract.
+///
+/// # Safety
+/// `p` is NULL, or non-null and as for [`free`].
+#[inline(always)]
+pub(crate) unsafe fn free_or_null(p: *mut u8) {
+    if p.is_null() {
+        freeing_null();
+        return;
+    }
+    // SAFETY: non-null, and the caller's contract.
+    unsafe { free(p) }
+}
+
+/// Marks a free of NULL as the unlikely branch, so the block-freeing path
+/// is laid out without a taken branch. (Measured: with LLVM's layout of
+/// `if !p.is_null()`, which jumped over an early `ret` and back to it, the
+/// marshalling loop lost 5-10% against mimalloc.)
+#[cold]
+#[inline(never)]
+fn freeing_null() {}
+
 /// Frees a block of this allocator.
 ///
 /// # Safety

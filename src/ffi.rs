@@ -22,10 +22,8 @@ pub extern "C" fn MIDL_user_allocate(size: usize) -> *mut c_void {
 /// `p` is NULL or a live block returned by this allocator, not used again.
 #[no_mangle]
 pub unsafe extern "C" fn MIDL_user_free(p: *mut c_void) {
-    if !p.is_null() {
-        // SAFETY: the caller's contract.
-        unsafe { alloc::free(p.cast()) }
-    }
+    // SAFETY: the caller's contract.
+    unsafe { alloc::free_or_null(p.cast()) }
 }
 
 /// Lower-case alias of [`MIDL_user_allocate`] (rpcndr.h's spelling).

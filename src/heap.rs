@@ -586,7 +586,7 @@ impl Heap {
         // header holds `slot`. A slot owned by our heap is the descriptor
         // of `p`'s page, and the page is ours (see `segment`).
         unsafe {
-            if (*slot).owner() == heap {
+            if (*slot).is_owned_by(heap) {
                 if (*slot).push_local(p) {
                     // (The slow path finds the page again from `p`, so the
                     // fast path keeps the page address in its addressing.)
@@ -1401,7 +1401,7 @@ impl Heap {
                     continue;
                 }
                 (*page).collect();
-                let (used, allocs) = (*page).local(|l| (l.used(), l.allocs));
+                let (used, allocs) = (*page).local(|l| (l.used(), l.allocs()));
                 if used != 0 || allocs != 0 {
                     // (Its counts go to the statistics, so `allocs` tells
                     // at the next maintenance whether it was used since.)

@@ -63,10 +63,8 @@ pub extern "C" fn malloc(size: usize) -> *mut c_void {
 
 #[no_mangle]
 pub unsafe extern "C" fn free(p: *mut c_void) {
-    if !p.is_null() {
-        // SAFETY: the caller's contract (a live block of this allocator).
-        unsafe { alloc::free(p.cast()) }
-    }
+    // SAFETY: the caller's contract (NULL or a live block of this allocator).
+    unsafe { alloc::free_or_null(p.cast()) }
 }
 
 #[no_mangle]
@@ -125,7 +123,7 @@ pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
 
 #[no_mangle]
 pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int {
-    if !align.is_power_of_two() || align % core::mem::size_of::<usize>() != 0 {
+    if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<usize>()) {
         return libc::EINVAL;
     }
     let p = alloc::malloc_aligned(size, align.max(MIN_ALIGN));

@@ -36,7 +36,7 @@ pub(crate) fn map(len: usize) -> *mut u8 {
 /// Maps `len` bytes aligned to `align` (a power of two, multiple of
 /// [`OS_PAGE`]). Null on failure.
 pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
-    debug_assert!(align.is_power_of_two() && align >= OS_PAGE && len % OS_PAGE == 0);
+    debug_assert!(align.is_power_of_two() && align >= OS_PAGE && len.is_multiple_of(OS_PAGE));
     // Most of the time the kernel hands out the address just below the last
     // mapping; try the plain size first and only over-reserve when it is
     // misaligned.

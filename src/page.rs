@@ -154,7 +154,7 @@ impl Linked for Block {
 
 /// The part of a page that only its owning heap's thread touches.
 /// Laid out hot fields first: an allocation and a local free touch only
-/// `free`, `local_free`, `key`, `credit` and `allocs`, all in the first
+/// `free`, `local_free`, `key` and `tally`, all in the first
 /// cache line of the descriptor (with `owner` and `thread_free`).
 #[repr(C)]
 pub(crate) struct PageLocal {
@@ -162,15 +162,21 @@ pub(crate) struct PageLocal {
     pub(crate) free: *mut Block,
     /// Blocks freed by the owner since `free` was last refilled.
     pub(crate) local_free: *mut Block,
-    /// `used - bias`, where `used` counts the blocks handed out and not back
-    /// on `free` / `local_free` (see [`PageLocal::used`]) and `bias` encodes
-    /// the page's [`Role`], so a local free leaves the fast path exactly
-    /// when `credit` goes negative: one `dec` and one branch.
-    credit: i32,
+    /// Two counters in one word, `credit << CREDIT_SHIFT | allocs`, so an
+    /// allocation bumps both with one `add` ([`ALLOC_STEP`]):
+    /// * `credit` (the high bits, signed) is `used - bias`, where `used`
+    ///   counts the blocks handed out and not back on `free` /
+    ///   `local_free` (see [`PageLocal::used`]) and `bias` encodes the
+    ///   page's [`Role`], so a local free leaves the fast path exactly when
+    ///   the word goes negative: one `sub` and one branch;
+    /// * `allocs` (the low [`CREDIT_SHIFT`] bits): blocks handed out since
+    ///   the last `take_counts`, kept below [`ALLOCS_FLUSH`] plus a page's
+    ///   blocks (see [`Page::reuse_local`]), so it never carries into
+    ///   `credit`.
+    tally: i64,
     bias: i32,
-    /// Statistics since the last `take_counts`: blocks handed out, `used()`
-    /// at that time, and remote frees collected.
-    pub(crate) allocs: u32,
+    /// Statistics since the last `take_counts`: `used()` at that time, and
+    /// remote frees collected.
     counted_used: u32,
     remote: u32,
     /// Blocks carved so far (the rest of the page is untouched).
@@ -263,7 +269,7 @@ impl PageLocal {
         PageLocal {
             free: ptr::null_mut(),
             local_free: ptr::null_mut(),
-            credit: -BIAS_QUEUED,
+            tally: (-BIAS_QUEUED as i64) << CREDIT_SHIFT,
             bias: BIAS_QUEUED,
             capacity: 0,
             reserved: 0,
@@ -279,7 +285,6 @@ impl PageLocal {
             next: ptr::null_mut(),
             retired_at: 0,
             decommitted: false,
-            allocs: 0,
             counted_used: 0,
             remote: 0,
         }
@@ -292,6 +297,21 @@ impl PageLocal {
 const BIAS_CURRENT: i32 = -(1 << 30);
 const BIAS_QUEUED: i32 = 1;
 const BIAS_FULL: i32 = 1 << 30;
+
+/// Where `credit` starts in [`PageLocal::tally`]. At most 30, so that
+/// [`ALLOC_STEP`] is an immediate operand of an x86-64 `add`; `credit`
+/// (within about ±2^30, see the biases) keeps 34 bits.
+const CREDIT_SHIFT: u32 = 30;
+/// One block handed out: `credit` and `allocs` each up by one.
+const ALLOC_STEP: i64 = (1 << CREDIT_SHIFT) + 1;
+/// One block back on an owner list: `credit` down by one.
+const FREE_STEP: i64 = 1 << CREDIT_SHIFT;
+const ALLOCS_MASK: i64 = FREE_STEP - 1;
+/// Past this many allocations since its counts were taken, a page leaves
+/// the fast path at its next refill, whose slow path takes them (see
+/// [`Page::reuse_local`]); between refills a page hands out at most its
+/// blocks, far fewer than the 2^29 left before `allocs` would carry.
+const ALLOCS_FLUSH: u32 = 1 << 29;
 
 impl PageLocal {
     /// Bytes of a retired page that are still backed by memory (retired and
@@ -309,7 +329,37 @@ impl PageLocal {
     /// blocks waiting on the remote-free list.
     #[inline]
     pub(crate) fn used(&self) -> u32 {
-        (self.credit + self.bias) as u32
+        (self.credit() + self.bias) as u32
+    }
+
+    /// `used - bias` (see [`PageLocal::tally`]).
+    #[inline]
+    fn credit(&self) -> i32 {
+        (self.tally >> CREDIT_SHIFT) as i32
+    }
+
+    /// Blocks handed out since the counts were last taken.
+    #[inline]
+    pub(crate) fn allocs(&self) -> u32 {
+        (self.tally & ALLOCS_MASK) as u32
+    }
+
+    /// One block handed out.
+    #[inline(always)]
+    fn count_alloc(&mut self) {
+        self.tally += ALLOC_STEP;
+    }
+
+    /// `n` blocks back on the owner's lists; returns whether `credit` went
+    /// negative.
+    #[inline(always)]
+    fn count_back(&mut self, n: u32) -> bool {
+        self.tally -= i64::from(n) * FREE_STEP;
+        self.tally < 0
+    }
+
+    fn set_credit(&mut self, credit: i32) {
+        self.tally = i64::from(credit) << CREDIT_SHIFT | (self.tally & ALLOCS_MASK);
     }
 
     /// When `free` is empty and `local_free` is not, makes the owner's
@@ -355,7 +405,7 @@ impl PageLocal {
     fn set_bias(&mut self, bias: i32) {
         let used = self.used() as i32;
         self.bias = bias;
-        self.credit = used - bias;
+        self.set_credit(used - bias);
     }
 }
 
@@ -378,7 +428,7 @@ const _: () = assert!(PURGE_BLOCK_MIN <= crate::size_class::SMALL_PAGE_BLOCK_MAX
 const _: () = {
     use core::mem::offset_of;
     assert!(offset_of!(Page, key) + size_of::<usize>() <= 64);
-    assert!(offset_of!(Page, local) + offset_of!(PageLocal, allocs) + size_of::<u32>() <= 64);
+    assert!(offset_of!(Page, local) + offset_of!(PageLocal, tally) + size_of::<i64>() <= 64);
 };
 
 /// Indices of the blocks of size `bs` that start in OS page `k` of a page
@@ -435,6 +485,34 @@ impl Page {
     #[inline(always)]
     pub(crate) fn owner(&self) -> *mut Heap {
         self.owner.load(Ordering::Relaxed)
+    }
+
+    /// Whether `heap` owns the page: [`Page::owner`] compared with `heap`,
+    /// on x86-64 with the load folded into the compare (one instruction on
+    /// the free fast path fewer: LLVM does not fold an atomic load into an
+    /// arithmetic instruction, so `owner() == heap` is a load and a
+    /// compare). The asm block reads the word with one aligned 8-byte
+    /// load, which x86-64 performs atomically: a Relaxed load.
+    #[inline(always)]
+    pub(crate) fn is_owned_by(&self, heap: *mut Heap) -> bool {
+        #[cfg(all(target_arch = "x86_64", not(loom)))]
+        // SAFETY: `self.owner` is a live, aligned pointer-sized atomic; the
+        // asm only reads it (an atomic load on x86-64) and sets flags.
+        unsafe {
+            core::arch::asm!(
+                "cmp qword ptr [{owner}], {heap}",
+                "jne {other}",
+                owner = in(reg) self.owner.as_ptr(),
+                heap = in(reg) heap,
+                other = label { return false; },
+                options(nostack, readonly),
+            );
+            true
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+        {
+            self.owner() == heap
+        }
     }
 
     /// The key of the page's free lists.
@@ -522,8 +600,7 @@ impl Page {
                     return ptr::null_mut();
                 }
                 l.free = next;
-                l.credit += 1;
-                l.allocs += 1;
+                l.count_alloc();
                 b.cast()
             })
         }
@@ -543,8 +620,7 @@ impl Page {
                 let b = l.free;
                 if !b.is_null() {
                     l.free = self.checked_next(l, b);
-                    l.credit += 1;
-                    l.allocs += 1;
+                    l.count_alloc();
                 }
                 b.cast()
             })
@@ -563,7 +639,7 @@ impl Page {
         unsafe {
             let next = Block::next_keyed(b, self.key());
             let off = (next as usize).wrapping_sub(self.start as usize);
-            let in_page = off < (l.capacity * l.block_size) as usize && off % l.block_size as usize == 0;
+            let in_page = off < (l.capacity * l.block_size) as usize && off.is_multiple_of(l.block_size as usize);
             if !(next.is_null() || in_page) || !Block::check_ok(b, next, self.key()) {
                 // The word as found in memory (what the stray write left).
                 report::corrupt_free_list(b.cast(), Block::next(b) as usize);
@@ -597,8 +673,7 @@ impl Page {
                 let b = p.cast::<Block>();
                 Block::init_keyed(b, l.local_free, self.key());
                 l.local_free = b;
-                l.credit -= 1;
-                l.credit < 0 || (fault::injected(fault::Fault::RetireIgnoresRemote) && l.used() == 1)
+                l.count_back(1) || (fault::injected(fault::Fault::RetireIgnoresRemote) && l.used() == 1)
             })
         }
     }
@@ -621,7 +696,7 @@ impl Page {
                 l.free = ptr::null_mut();
                 l.local_free = ptr::null_mut();
                 l.bias = BIAS_QUEUED;
-                l.credit = -BIAS_QUEUED;
+                l.tally = i64::from(-BIAS_QUEUED) << CREDIT_SHIFT;
                 l.capacity = 0;
                 l.reserved = (page_size / block_size) as u32;
                 l.block_size = block_size as u32;
@@ -634,7 +709,6 @@ impl Page {
                 l.prev = ptr::null_mut();
                 l.next = ptr::null_mut();
                 l.retired_at = 0;
-                l.allocs = 0;
                 l.counted_used = 0;
                 l.remote = 0;
                 core::mem::replace(&mut l.decommitted, false)
@@ -652,12 +726,13 @@ impl Page {
             self.local(|l| {
                 let used = l.used();
                 // used == counted_used + allocs - frees
+                let allocs = l.allocs();
                 let c = Counts {
-                    allocs: l.allocs,
-                    frees: (l.counted_used + l.allocs).wrapping_sub(used),
+                    allocs,
+                    frees: (l.counted_used + allocs).wrapping_sub(used),
                     remote: l.remote,
                 };
-                l.allocs = 0;
+                l.tally &= !ALLOCS_MASK;
                 l.remote = 0;
                 l.counted_used = used;
                 c
@@ -707,7 +782,7 @@ impl Page {
                     l.local_free = remote;
                 }
                 l.free_is_zero = false;
-                l.credit -= n as i32;
+                l.count_back(n);
                 l.remote += n;
                 n
             })
@@ -726,10 +801,10 @@ impl Page {
         // SAFETY: owner-only access (caller's contract).
         unsafe {
             self.local(|l| {
-                // (Past 2^30 allocations the page goes through the slow
-                // path, which hands its counts to the statistics before the
-                // counter could wrap.)
-                l.allocs < 1 << 30 && l.take_local_free()
+                // (Past ALLOCS_FLUSH allocations the page goes through the
+                // slow path, which hands its counts to the statistics before
+                // the counter could carry.)
+                l.allocs() < ALLOCS_FLUSH && l.take_local_free()
             })
         }
     }
@@ -1050,6 +1125,45 @@ impl Page {
                 l.sparse_armed = false;
                 l.retired_at = now_ms.max(1);
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two counters sharing `tally` stay apart at their extremes: every
+    /// role's bias, a page with none or all of its blocks out, and `allocs`
+    /// at the most it can reach (the flush threshold plus a page's blocks);
+    /// a free leaves the fast path exactly when `used` falls below the
+    /// bias.
+    #[test]
+    fn tally_keeps_credit_and_allocs_apart() {
+        let blocks = MAX_SMALL_BLOCKS as u32;
+        let most_allocs = ALLOCS_FLUSH + blocks;
+        for bias in [BIAS_CURRENT, BIAS_QUEUED, blocks as i32 / 2, BIAS_FULL] {
+            for used in [0, 1, blocks - 1, blocks] {
+                let mut l = PageLocal::empty();
+                l.set_bias(bias);
+                for _ in 0..used {
+                    l.count_alloc();
+                }
+                assert_eq!((l.used(), l.allocs()), (used, used));
+                // Allocations handed back and out again: `allocs` alone grows.
+                l.tally += i64::from(most_allocs - used);
+                assert_eq!((l.used(), l.allocs()), (used, most_allocs));
+                for left in (0..used).rev() {
+                    let leaves = l.count_back(1);
+                    assert_eq!(leaves, (left as i32) < bias, "bias {bias}, {left} left");
+                    assert_eq!((l.used(), l.allocs()), (left, most_allocs));
+                }
+                l.set_bias(BIAS_QUEUED);
+                assert_eq!((l.used(), l.allocs()), (0, most_allocs));
+                l.count_alloc();
+                assert!(l.count_back(1), "a queued page's last block back");
+                assert_eq!((l.used(), l.allocs()), (0, most_allocs + 1));
+            }
         }
     }
 }

@@ -369,7 +369,7 @@ impl Registry {
             return RPC_S_INVALID_ARG;
         };
         let addr = p as usize;
-        if addr % 16 != 0 {
+        if !addr.is_multiple_of(16) {
             return RPC_S_INVALID_ARG;
         }
         // The pointer must lie in one of the environment's chunks before

@@ -139,7 +139,7 @@ mod tests {
         for c in 0..NUM_CLASSES {
             let bs = block_size(c);
             assert!(
-                bs >= 16 && bs % 16 == 0,
+                bs >= 16 && bs.is_multiple_of(16),
                 "class {c} block {bs} breaks 16-byte alignment"
             );
         }
