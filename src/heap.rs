@@ -447,10 +447,11 @@ impl Heap {
 
     /// The first step of every miss: when `page`, the current page of a
     /// class, has an empty `free` list but the owner's own frees on
-    /// `local_free`, takes those as the new list (most recently used memory
-    /// first) and pops, up to `quick_left` times between passes through
-    /// `find_page`; null otherwise. A miss that only needs this refill
-    /// costs about 20 instructions, not a pass through `find_page`.
+    /// `local_free` (most recently used memory first), or else blocks other
+    /// threads freed, takes those as the new list and pops, up to
+    /// `quick_left` times between passes through `find_page`; null
+    /// otherwise (see [`Page::reuse_freed`]). A miss that only needs this
+    /// refill costs about 20 instructions, not a pass through `find_page`.
     ///
     /// The exported allocation paths up to 1 KiB call it out of line
     /// (`alloc::malloc_miss`), so a hit runs straight through without a
@@ -471,7 +472,7 @@ impl Heap {
         // SAFETY: the current page is owned by the calling thread; the
         // empty heap is only read.
         unsafe {
-            if (*heap).quick_left == 0 || !(*page).reuse_local() {
+            if (*heap).quick_left == 0 || !(*page).reuse_freed() {
                 return ptr::null_mut();
             }
             (*heap).quick_left -= 1;

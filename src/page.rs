@@ -171,7 +171,7 @@ pub(crate) struct PageLocal {
     ///   the word goes negative: one `sub` and one branch;
     /// * `allocs` (the low [`CREDIT_SHIFT`] bits): blocks handed out since
     ///   the last `take_counts`, kept below [`ALLOCS_FLUSH`] plus a page's
-    ///   blocks (see [`Page::reuse_local`]), so it never carries into
+    ///   blocks (see [`Page::reuse_freed`]), so it never carries into
     ///   `credit`.
     tally: i64,
     bias: i32,
@@ -309,7 +309,7 @@ const FREE_STEP: i64 = 1 << CREDIT_SHIFT;
 const ALLOCS_MASK: i64 = FREE_STEP - 1;
 /// Past this many allocations since its counts were taken, a page leaves
 /// the fast path at its next refill, whose slow path takes them (see
-/// [`Page::reuse_local`]); between refills a page hands out at most its
+/// [`Page::reuse_freed`]); between refills a page hands out at most its
 /// blocks, far fewer than the 2^29 left before `allocs` would carry.
 const ALLOCS_FLUSH: u32 = 1 << 29;
 
@@ -789,24 +789,57 @@ impl Page {
         }
     }
 
-    /// When `free` is empty and `local_free` is not, makes the owner's
-    /// frees the new `free` list and returns true (the allocation slow
-    /// path's short cut for the current page: no remote collection, no
-    /// queue work, no page switch).
+    /// When `free` is empty, refills it with the owner's own frees, or if
+    /// there are none, with the blocks other threads freed, and returns
+    /// true: the allocation slow path's short cut for the current page (no
+    /// queue work, no page switch, no statistics flush). A page that other
+    /// threads free into (a request buffer a worker frees, a producer's
+    /// blocks) would otherwise pass through `find_page` every time its
+    /// `free` ran dry.
     ///
     /// # Safety
     /// The caller's thread owns the page.
     #[inline]
-    pub(crate) unsafe fn reuse_local(&self) -> bool {
+    pub(crate) unsafe fn reuse_freed(&self) -> bool {
         // SAFETY: owner-only access (caller's contract).
         unsafe {
-            self.local(|l| {
+            // Some(refilled) when the owner's lists decide, None when only
+            // the remote list can refill `free`.
+            let own = self.local(|l| {
                 // (Past ALLOCS_FLUSH allocations the page goes through the
                 // slow path, which hands its counts to the statistics before
                 // the counter could carry.)
-                l.allocs() < ALLOCS_FLUSH && l.take_local_free()
-            })
+                if l.allocs() >= ALLOCS_FLUSH || !l.free.is_null() {
+                    Some(false)
+                } else if l.take_local_free() {
+                    Some(true)
+                } else {
+                    None
+                }
+            });
+            match own {
+                Some(refilled) => refilled,
+                None => !self.thread_free.is_empty_hint() && self.reuse_remote(),
+            }
         }
+    }
+
+    /// [`Page::reuse_freed`]'s remote case: both owner lists are empty, so
+    /// `collect` makes the remote chain `free`, whose head link is checked
+    /// as the slow path checks every list it hands to the fast path.
+    ///
+    /// # Safety
+    /// The caller's thread owns the page; `free` and `local_free` are empty.
+    #[inline(never)]
+    unsafe fn reuse_remote(&self) -> bool {
+        // SAFETY: owner-only access (caller's contract).
+        unsafe {
+            if self.collect() == 0 {
+                return false;
+            }
+            self.local(|l| self.checked_next(l, l.free));
+        }
+        true
     }
 
     /// Carves the next run of untouched blocks and puts them in front of

@@ -106,3 +106,42 @@ fn remote_blocks_left_on_their_list_are_handed_out_later() {
     .join()
     .unwrap();
 }
+
+/// Every block of the owner's current page is out when another thread
+/// frees some of them: the owner's next allocations take the remote list
+/// as its free list (the miss path's short cut), handing out exactly those
+/// blocks, once each, before any other page is used.
+#[test]
+fn a_page_refills_from_its_remote_list_when_its_own_lists_are_empty() {
+    std::thread::spawn(|| {
+        let mut blocks = alloc(PAGE_BLOCKS);
+        let page = blocks[0] & PAGE_MASK;
+        assert!(blocks.iter().all(|&p| p & PAGE_MASK == page));
+        let before = remote_frees();
+        for round in 0..3 {
+            // Every other block, a different half each round.
+            let (gone, kept): (Vec<_>, Vec<_>) = blocks.iter().enumerate().partition(|(i, _)| i % 2 == round % 2);
+            let mut gone: Vec<usize> = gone.into_iter().map(|(_, &p)| p).collect();
+            free_on_another_thread(gone.clone());
+            let mut again = alloc(gone.len());
+            let outside = again.iter().filter(|&&p| p & PAGE_MASK != page).count();
+            assert_eq!(outside, 0, "round {round}: {outside} blocks came from another page");
+            for (i, &p) in again.iter().enumerate() {
+                assert!(holds(p, SIZE, i), "round {round}: block {i} at {p:#x} was overwritten");
+            }
+            gone.sort_unstable();
+            again.sort_unstable();
+            assert_eq!(again, gone, "round {round}: not the blocks freed, once each");
+            blocks = kept.into_iter().map(|(_, &p)| p).chain(again).collect();
+            blocks.sort_unstable();
+        }
+        assert!(remote_frees() - before >= 3 * (PAGE_BLOCKS / 2) as u64);
+        free_all(blocks);
+    })
+    .join()
+    .unwrap();
+}
+
+fn remote_frees() -> u64 {
+    stats().classes.iter().map(|c| c.remote_frees).sum()
+}
