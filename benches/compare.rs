@@ -76,6 +76,44 @@ impl Allocator for System {
 
 const NAMES: [&str; 3] = [Midl::NAME, Mimalloc::NAME, System::NAME];
 
+/// No allocator: the same calls into functions that do nothing but hand
+/// back one static buffer. The marshalling rows time it with the three
+/// allocators, so what each allocator adds to a call (its time less this)
+/// can be compared apart from the work every allocator's run shares (the
+/// call loop, the calls themselves, the parameter list).
+#[derive(Clone, Copy)]
+struct CallsOnly;
+
+/// The buffer [`CallsOnly`] hands out; large enough for any parameter of
+/// the marshalling path, which writes it.
+struct CallsOnlyBuffer(std::cell::UnsafeCell<[u8; 8192]>);
+// SAFETY: only the benchmark's thread writes it (bytes, no invariant).
+unsafe impl Sync for CallsOnlyBuffer {}
+static CALLS_ONLY_BUFFER: CallsOnlyBuffer = CallsOnlyBuffer(std::cell::UnsafeCell::new([0; 8192]));
+
+#[inline(never)]
+extern "C" fn calls_only_alloc(size: usize) -> *mut u8 {
+    assert!(size <= 8192);
+    CALLS_ONLY_BUFFER.0.get().cast()
+}
+
+#[inline(never)]
+extern "C" fn calls_only_free(p: *mut u8) {
+    black_box(p);
+}
+
+impl Allocator for CallsOnly {
+    const NAME: &'static str = "calls only";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        calls_only_alloc(size)
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        calls_only_free(p)
+    }
+}
+
 /// Runs `$f::<A>($args)` for each allocator.
 macro_rules! for_each_allocator {
     ($f:ident($($arg:expr),*)) => {{
@@ -729,6 +767,21 @@ struct Interleaved {
     /// so a round the machine slowed down as a whole counts as one round,
     /// not as a fast or slow allocator.
     speedup: [f64; 2],
+    /// For the marshalling rows: each allocator's own share of a unit.
+    share: Option<Share>,
+}
+
+/// Each allocator's time less the [`CallsOnly`] baseline's, in the same
+/// rounds.
+#[derive(Clone, Copy)]
+struct Share {
+    /// Median ns per unit of the baseline.
+    baseline: f64,
+    /// Median over rounds of each allocator's time less the baseline's.
+    ns: [f64; 3],
+    /// Median over rounds of mimalloc's (then the system allocator's)
+    /// share divided by midl-alloc's.
+    speedup: [f64; 2],
 }
 
 /// Rounds of the interleaved measurement of the threaded workloads.
@@ -742,21 +795,51 @@ const INTERLEAVED_ROUNDS: usize = 15;
 /// minutes apart, as criterion measures them, compare the machine's
 /// moods more than the allocators; within a round they share them.
 fn interleaved(rounds: usize, work: u64, runs: [&dyn Fn(u64) -> Duration; 3]) -> Interleaved {
-    let mut ns: [Vec<f64>; 3] = Default::default();
+    summarize(&measure_rounds(rounds, work, runs))
+}
+
+/// [`interleaved`] with a fourth run in each round, the [`CallsOnly`]
+/// baseline, from which each allocator's share is taken.
+fn interleaved_with_baseline(rounds: usize, work: u64, runs: [&dyn Fn(u64) -> Duration; 4]) -> Interleaved {
+    let ns = measure_rounds(rounds, work, runs);
+    let (allocators, baseline) = ns.split_at(3);
+    let baseline = &baseline[0];
+    let mut m = summarize(allocators);
+    let share = |i: usize| -> Vec<f64> { ns[i].iter().zip(baseline).map(|(a, b)| a - b).collect() };
+    let paired = |i: usize| median(share(i).iter().zip(share(0)).map(|(o, m)| o / m).collect());
+    m.share = Some(Share {
+        baseline: median(baseline.clone()),
+        ns: [0, 1, 2].map(|i| median(share(i))),
+        speedup: [paired(1), paired(2)],
+    });
+    m
+}
+
+/// ns per unit of each run, one value a round; the runs of a round run
+/// one after another.
+fn measure_rounds<const N: usize>(rounds: usize, work: u64, runs: [&dyn Fn(u64) -> Duration; N]) -> Vec<Vec<f64>> {
+    let mut ns = vec![Vec::with_capacity(rounds); N];
     for _ in 0..rounds {
         for (run, v) in runs.iter().zip(ns.iter_mut()) {
             v.push(run(work).as_nanos() as f64 / work as f64);
         }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    ns
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The three allocators' rounds (`NAMES` order): medians and paired
+/// speed-ups.
+fn summarize(ns: &[Vec<f64>]) -> Interleaved {
     let paired = |i: usize| median(ns[i].iter().zip(&ns[0]).map(|(o, m)| o / m).collect());
-    let speedup = [paired(1), paired(2)];
     Interleaved {
-        ns: ns.map(median),
-        speedup,
+        ns: [0, 1, 2].map(|i| median(ns[i].clone())),
+        speedup: [paired(1), paired(2)],
+        share: None,
     }
 }
 
@@ -880,6 +963,29 @@ fn write_results(rows: &[Row], memory: &[MemoryRow]) {
         );
         if let (Some(m), Some(mi), Some(s)) = (t[0], t[1], t[2]) {
             chart.push((r.label.clone(), [m / mi, 1.0, s / mi]));
+        }
+    }
+    let shares: Vec<(&Row, Share)> = rows.iter().filter_map(|r| Some((r, r.interleaved?.share?))).collect();
+    if !shares.is_empty() {
+        let _ = writeln!(md, "\n## The allocator's share of a marshalling call\n");
+        let _ = writeln!(
+            md,
+            "The marshalling rounds also time the same calls into two functions that do nothing (`CallsOnly`: \
+             the loop, the calls, the parameter list, and the writes, into one cache-hot buffer). Each \
+             allocator's time less that baseline, round by round, is what the allocator adds to a call; ratios \
+             as above, from each round's shares.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| workload | baseline ns/call | midl-alloc | mimalloc | system | vs mimalloc | vs system |"
+        );
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+        for (r, sh) in shares {
+            let _ = writeln!(
+                md,
+                "| {} | {:.1} | {:.1} ns | {:.1} ns | {:.1} ns | {:.2} | {:.2} |",
+                r.label, sh.baseline, sh.ns[0], sh.ns[1], sh.ns[2], sh.speedup[0], sh.speedup[1]
+            );
         }
     }
     let _ = writeln!(md, "\n## Per-call environments (RpcSs)\n");
@@ -1084,6 +1190,13 @@ fn main() {
                  paired speed-up vs mimalloc {:.2}, vs system {:.2}",
                 m.ns[0], m.ns[1], m.ns[2], m.speedup[0], m.speedup[1]
             );
+            if let Some(sh) = m.share {
+                println!(
+                    "{name} less the calls-only baseline ({:.1} ns): midl-alloc {:.1}, mimalloc {:.1}, system {:.1}; \
+                     paired speed-up of the allocator's share vs mimalloc {:.2}, vs system {:.2}",
+                    sh.baseline, sh.ns[0], sh.ns[1], sh.ns[2], sh.speedup[0], sh.speedup[1]
+                );
+            }
         }
     };
     // The marshalling rows: 1M calls a run (about 50 ms for midl-alloc).
@@ -1091,13 +1204,14 @@ fn main() {
         if !selected(name) {
             continue;
         }
-        let m = interleaved(
+        let m = interleaved_with_baseline(
             rounds,
             1_000_000 / scale,
             [
                 &|n| marshal_calls(Midl, &calls, n, write),
                 &|n| marshal_calls(Mimalloc, &calls, n, write),
                 &|n| marshal_calls(System, &calls, n, write),
+                &|n| marshal_calls(CallsOnly, &calls, n, write),
             ],
         );
         report(name, &m);
