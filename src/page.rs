@@ -269,7 +269,7 @@ impl PageLocal {
         PageLocal {
             free: ptr::null_mut(),
             local_free: ptr::null_mut(),
-            tally: (-BIAS_QUEUED as i64) << CREDIT_SHIFT,
+            tally: QUEUED_UNUSED_TALLY,
             bias: BIAS_QUEUED,
             capacity: 0,
             reserved: 0,
@@ -307,6 +307,8 @@ const ALLOC_STEP: i64 = (1 << CREDIT_SHIFT) + 1;
 /// One block back on an owner list: `credit` down by one.
 const FREE_STEP: i64 = 1 << CREDIT_SHIFT;
 const ALLOCS_MASK: i64 = FREE_STEP - 1;
+/// The tally of a queued page with no block out and no allocation counted.
+const QUEUED_UNUSED_TALLY: i64 = (-BIAS_QUEUED as i64) << CREDIT_SHIFT;
 /// Past this many allocations since its counts were taken, a page leaves
 /// the fast path at its next refill, whose slow path takes them (see
 /// [`Page::reuse_freed`]); between refills a page hands out at most its
@@ -696,7 +698,7 @@ impl Page {
                 l.free = ptr::null_mut();
                 l.local_free = ptr::null_mut();
                 l.bias = BIAS_QUEUED;
-                l.tally = i64::from(-BIAS_QUEUED) << CREDIT_SHIFT;
+                l.tally = QUEUED_UNUSED_TALLY;
                 l.capacity = 0;
                 l.reserved = (page_size / block_size) as u32;
                 l.block_size = block_size as u32;
