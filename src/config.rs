@@ -22,6 +22,7 @@ static CHECKED: AtomicBool = AtomicBool::new(false);
 /// `MIDL_ALLOC_STATS` asked for the exit-time table and it is not yet
 /// registered.
 static PRINT_STATS: AtomicBool = AtomicBool::new(false);
+static HUGE_PAGES: AtomicBool = AtomicBool::new(false);
 
 /// Reads the environment (first call only).
 pub(crate) fn load() {
@@ -41,6 +42,10 @@ pub(crate) fn load() {
             ));
         }
         PRINT_STATS.store(env_u64(c"MIDL_ALLOC_STATS").is_some_and(|v| v != 0), Ordering::Relaxed);
+        HUGE_PAGES.store(
+            env_u64(c"MIDL_ALLOC_HUGE_PAGES").is_some_and(|v| v != 0),
+            Ordering::Relaxed,
+        );
     });
 }
 
@@ -59,6 +64,12 @@ pub(crate) fn purge_delay_ms() -> u64 {
 }
 
 /// The process secret free-list keys are derived from.
+/// Whether new segments are to be backed by transparent huge pages
+/// (`MIDL_ALLOC_HUGE_PAGES=1`; see `os::advise_huge_pages`).
+pub(crate) fn huge_pages() -> bool {
+    HUGE_PAGES.load(Ordering::Relaxed)
+}
+
 pub(crate) fn secret() -> u64 {
     SECRET.load(Ordering::Relaxed)
 }

@@ -1089,6 +1089,10 @@ impl Heap {
                 os::unmap(base, SEGMENT_SIZE);
                 return ptr::null_mut();
             }
+            if crate::config::huge_pages() {
+                // SAFETY: the segment's mapping, made just above.
+                os::advise_huge_pages(base, SEGMENT_SIZE);
+            }
             let seg = Segment::init(base, kind, heap, false);
             check::segment_mapped(seg);
             Heap::link_segment(heap, seg);

@@ -69,6 +69,23 @@ pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
     start as *mut u8
 }
 
+/// Asks the kernel to back `[p, p+len)` with transparent huge pages
+/// (`MADV_HUGEPAGE`), for `MIDL_ALLOC_HUGE_PAGES=1`: a first touch then
+/// faults in 2 MiB at once, so a heap's first pages of many size classes
+/// cost a fault or two rather than one per 4 KiB, and the TLB covers more.
+/// The price is memory: a 2 MiB range is resident as soon as one byte of
+/// it is touched (measured on the benchmark's mixed-size churn: peak RSS
+/// 225 MiB against 165 MiB without). Purges still give back 4 KiB pieces
+/// (the kernel splits the huge page). A kernel without transparent huge
+/// pages refuses the advice, which changes nothing.
+///
+/// # Safety
+/// `[p, p+len)` is a mapping made by this module.
+pub(crate) unsafe fn advise_huge_pages(p: *mut u8, len: usize) {
+    // SAFETY: advice on the caller's mapping; it changes no contents.
+    let _ = unsafe { libc::madvise(p.cast(), len, libc::MADV_HUGEPAGE) };
+}
+
 /// Unmaps `[p, p+len)`.
 ///
 /// # Safety
