@@ -22,6 +22,7 @@ static CHECKED: AtomicBool = AtomicBool::new(false);
 /// `MIDL_ALLOC_STATS` asked for the exit-time table and it is not yet
 /// registered.
 static PRINT_STATS: AtomicBool = AtomicBool::new(false);
+/// `MIDL_ALLOC_HUGE_PAGES` asked for huge pages on new segments.
 static HUGE_PAGES: AtomicBool = AtomicBool::new(false);
 
 /// Reads the environment (first call only).
@@ -63,13 +64,13 @@ pub(crate) fn purge_delay_ms() -> u64 {
     PURGE_DELAY_MS.load(Ordering::Relaxed)
 }
 
-/// The process secret free-list keys are derived from.
 /// Whether new segments are to be backed by transparent huge pages
 /// (`MIDL_ALLOC_HUGE_PAGES=1`; see `os::advise_huge_pages`).
 pub(crate) fn huge_pages() -> bool {
     HUGE_PAGES.load(Ordering::Relaxed)
 }
 
+/// The process secret free-list keys are derived from.
 pub(crate) fn secret() -> u64 {
     SECRET.load(Ordering::Relaxed)
 }
