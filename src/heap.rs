@@ -1089,6 +1089,8 @@ impl Heap {
                 os::unmap(base, SEGMENT_SIZE);
                 return ptr::null_mut();
             }
+            // (The settings are not compiled into the loom models.)
+            #[cfg(not(loom))]
             if crate::config::huge_pages() {
                 // SAFETY: the segment's mapping, made just above.
                 os::advise_huge_pages(base, SEGMENT_SIZE);

@@ -81,6 +81,7 @@ pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
 ///
 /// # Safety
 /// `[p, p+len)` is a mapping made by this module.
+#[cfg(not(loom))]
 pub(crate) unsafe fn advise_huge_pages(p: *mut u8, len: usize) {
     // SAFETY: advice on the caller's mapping; it changes no contents.
     let _ = unsafe { libc::madvise(p.cast(), len, libc::MADV_HUGEPAGE) };
