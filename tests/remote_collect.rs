@@ -32,6 +32,16 @@ fn free_all(blocks: impl IntoIterator<Item = usize>) {
     }
 }
 
+/// Every block of `again` (from `alloc`) lies in `page` and still holds
+/// what `alloc` wrote; `lost` says what blocks outside it would mean.
+fn assert_from_page_intact(again: &[usize], page: usize, lost: &str) {
+    let outside = again.iter().filter(|&&p| p & PAGE_MASK != page).count();
+    assert_eq!(outside, 0, "{outside} {lost}");
+    for (i, &p) in again.iter().enumerate() {
+        assert!(holds(p, SIZE, i), "block {i} at {p:#x} was overwritten");
+    }
+}
+
 fn free_on_another_thread(blocks: Vec<usize>) {
     std::thread::spawn(move || free_all(blocks)).join().unwrap();
 }
@@ -56,14 +66,11 @@ fn a_page_whose_blocks_all_came_back_is_reused_whole() {
         let s = stats();
         assert!(s.classes.iter().map(|c| c.remote_frees).sum::<u64>() >= (PAGE_BLOCKS - 15) as u64);
         let again = alloc(PAGE_BLOCKS);
-        let outside = again.iter().filter(|&&p| p & PAGE_MASK != page).count();
-        assert_eq!(
-            outside, 0,
-            "{outside} of a page's worth of blocks came from another page: the collected page did not start over"
+        assert_from_page_intact(
+            &again,
+            page,
+            "of a page's worth of blocks came from another page: the collected page did not start over",
         );
-        for (i, &p) in again.iter().enumerate() {
-            assert!(holds(p, SIZE, i), "block {i} at {p:#x} was overwritten");
-        }
         free_all(again);
     })
     .join()
@@ -93,14 +100,7 @@ fn remote_blocks_left_on_their_list_are_handed_out_later() {
         seen.sort_unstable();
         seen.dedup();
         assert_eq!(seen.len(), again.len() + live.len(), "a block was handed out twice");
-        let outside = again.iter().filter(|&&p| p & PAGE_MASK != page).count();
-        assert_eq!(
-            outside, 0,
-            "{outside} blocks came from another page: remote frees were lost"
-        );
-        for (i, &p) in again.iter().enumerate() {
-            assert!(holds(p, SIZE, i), "block {i} at {p:#x} was overwritten");
-        }
+        assert_from_page_intact(&again, page, "blocks came from another page: remote frees were lost");
         free_all(again.into_iter().chain(live));
     })
     .join()
@@ -124,11 +124,7 @@ fn a_page_refills_from_its_remote_list_when_its_own_lists_are_empty() {
             let mut gone: Vec<usize> = gone.into_iter().map(|(_, &p)| p).collect();
             free_on_another_thread(gone.clone());
             let mut again = alloc(gone.len());
-            let outside = again.iter().filter(|&&p| p & PAGE_MASK != page).count();
-            assert_eq!(outside, 0, "round {round}: {outside} blocks came from another page");
-            for (i, &p) in again.iter().enumerate() {
-                assert!(holds(p, SIZE, i), "round {round}: block {i} at {p:#x} was overwritten");
-            }
+            assert_from_page_intact(&again, page, &format!("blocks came from another page (round {round})"));
             gone.sort_unstable();
             again.sort_unstable();
             assert_eq!(again, gone, "round {round}: not the blocks freed, once each");
