@@ -222,6 +222,11 @@ pub(crate) struct Heap {
 /// Words of `Heap::classes_used`.
 const CLASS_WORDS: usize = NUM_CLASSES.div_ceil(64);
 
+/// Adds `class` to `Heap::classes_used` (read back by [`classes_in`]).
+fn mark_class(words: &mut [u64; CLASS_WORDS], class: usize) {
+    words[class / 64] |= 1 << (class % 64);
+}
+
 /// The classes set in a copy of `Heap::classes_used`, in order.
 fn classes_in(words: [u64; CLASS_WORDS]) -> impl Iterator<Item = usize> {
     words.into_iter().enumerate().flat_map(|(w, mut bits)| {
@@ -844,7 +849,7 @@ impl Heap {
         // SAFETY: all pages and segments reached here are owned by `heap`,
         // which the calling thread owns.
         unsafe {
-            (*heap).classes_used[class / 64] |= 1 << (class % 64);
+            mark_class(&mut (*heap).classes_used, class);
             let now = os::now_ms();
             if now >= (*heap).next_maintenance_ms && (*heap).next_maintenance_ms != 0 {
                 Heap::maintain(heap, now);
@@ -1626,7 +1631,7 @@ impl Heap {
                     l.next = ptr::null_mut();
                     (l.class as usize, l.used(), l.has_room())
                 });
-                (*heap).classes_used[class / 64] |= 1 << (class % 64);
+                mark_class(&mut (*heap).classes_used, class);
                 if used == 0 {
                     Heap::retire_page(heap, page, now);
                 } else if room {
