@@ -5,71 +5,61 @@
 //! heaps of slab pages and lock-free remote frees, and serves Rust as a
 //! `#[global_allocator]` ([`MidlAlloc`]).
 //!
-//! Layers, bottom up: `sync` (atomics facade, loom-switchable), `os`
-//! (mappings), `size_class`, `remote` (lock-free remote-free list), `page`,
-//! `segment`, `heap` (per-thread heap and the arena's shared lists),
-//! `large`, `thread` (thread-local heap and thread exit), `alloc` (entry
-//! dispatch), `rpcss` (RpcSs allocation environments) and `environment`
-//! (their thread-attached front end), and the front ends `ffi` (C exports)
-//! and `global` (`GlobalAlloc`, [`Allocation`]). `stats` counts OS memory;
-//! `fault` holds the deliberate faults of the loom expected-failure tests.
+//! The source is layered, each layer using only those below it (see
+//! `docs/ARCHITECTURE.md`; `scripts/check-layers.py` enforces it):
+//! `base` (atomics facade, faults, bits) < `pal` (the OS) < `ds` (size
+//! classes, lock-free stacks, statistics, settings, messages) < `mem` (the
+//! allocator core) < `global` (the process-wide instance) < `api` (the
+//! front ends). This file is the public API.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+// Under loom only the layers up to `mem` and the loom handles are built
+// (the process-wide instance needs `static` atomics, which loom's are not),
+// so what serves the front ends alone is unused there.
+#![cfg_attr(loom, allow(dead_code, unused_imports, unused_macros))]
 
-mod check;
-mod fault;
-mod heap;
-mod large;
-mod os;
-mod page;
-mod remote;
-mod report;
-mod rpcss;
-mod segment;
-mod size_class;
-mod stats;
-mod sync;
+mod base;
+mod ds;
+mod mem;
+mod pal;
 
 #[cfg(not(loom))]
-mod alloc;
-#[cfg(not(loom))]
-mod config;
-#[cfg(not(loom))]
-pub mod environment;
-#[cfg(not(loom))]
-mod ffi;
+mod api;
 #[cfg(not(loom))]
 mod global;
-#[cfg(all(feature = "override", not(loom)))]
-mod malloc_override;
-#[cfg(not(loom))]
-mod thread;
 
 #[cfg(loom)]
+#[path = "api/loom.rs"]
 pub mod loom_api;
 
+/// The RpcSs memory management package from Rust (see [`environment::Environment`]).
 #[cfg(not(loom))]
-pub use ffi::*;
+pub mod environment {
+    pub use crate::api::environment::*;
+}
+
 #[cfg(not(loom))]
-pub use global::{usable_size, AllocError, Allocation, MidlAlloc};
-pub use stats::{os_stats, ClassStats, OsStats, Stats, CLASS_ROWS};
+pub use api::ffi::*;
+#[cfg(not(loom))]
+pub use api::ffi_rpcss::*;
+#[cfg(not(loom))]
+pub use api::global_alloc::{usable_size, AllocError, Allocation, MidlAlloc};
+pub use ds::stats::{os_stats, ClassStats, OsStats, Stats, CLASS_ROWS};
 
 /// Reads the allocator's statistics, after moving the calling thread's
 /// pending counts to them (see [`Stats`] for what other threads' counts
 /// include).
 #[cfg(not(loom))]
 pub fn stats() -> Stats {
-    // SAFETY: the calling thread's own heap.
-    unsafe { heap::Heap::flush_counts(thread::current()) };
-    stats::snapshot()
+    global::stats::read(global::thread::current())
 }
 
 /// Writes [`stats`] as a table to file descriptor `fd` (2: standard error),
 /// without allocating.
 #[cfg(not(loom))]
 pub fn print_stats(fd: i32) {
-    stats::print(&stats(), fd);
+    global::stats::print(global::thread::current(), fd);
 }
 
 /// Largest request served from slab pages; larger ones are mapped directly.
-pub const SMALL_MAX: usize = size_class::SMALL_MAX;
+pub const SMALL_MAX: usize = ds::size_class::SMALL_MAX;

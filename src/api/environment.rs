@@ -1,0 +1,119 @@
+//! The RpcSs package from Rust: allocation environments whose blocks are
+//! all released at once when the environment is disabled (or dropped), and
+//! which several threads can share by attaching to its handle. The
+//! process-wide state is `global::rpcss`; the C exports share it.
+
+use crate::global::rpcss as raw;
+pub use crate::global::rpcss::{client_alloc_free, swap_client_alloc_free, ClientAlloc, ClientFree};
+pub use crate::mem::rpcss::{RPC_S_INVALID_ARG, RPC_S_OK, RPC_S_OUT_OF_MEMORY};
+use core::ffi::c_void;
+use core::fmt;
+use core::num::NonZeroU64;
+use core::ptr::NonNull;
+
+/// A failed RpcSs call: the `RPC_STATUS` it reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RpcError(pub i32);
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            RPC_S_OUT_OF_MEMORY => write!(f, "RPC_S_OUT_OF_MEMORY (14)"),
+            RPC_S_INVALID_ARG => {
+                write!(
+                    f,
+                    "RPC_S_INVALID_ARG (87): no such environment, or not a live block of it"
+                )
+            }
+            s => write!(f, "RPC status {s}"),
+        }
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+fn status(s: i32) -> Result<(), RpcError> {
+    if s == RPC_S_OK {
+        Ok(())
+    } else {
+        Err(RpcError(s))
+    }
+}
+
+/// An environment's handle: copy it to another thread and attach that
+/// thread with [`set_thread_handle`] to share the environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ThreadHandle(NonZeroU64);
+
+impl ThreadHandle {
+    /// The opaque C `RPC_SS_THREAD_HANDLE` value.
+    pub fn as_raw(self) -> *mut c_void {
+        self.0.get() as usize as *mut c_void
+    }
+
+    /// From a C `RPC_SS_THREAD_HANDLE` (None for NULL). Any value is safe:
+    /// unknown ones are rejected when used.
+    pub fn from_raw(raw: *mut c_void) -> Option<ThreadHandle> {
+        NonZeroU64::new(raw as usize as u64).map(ThreadHandle)
+    }
+}
+
+/// An allocation environment created by [`Environment::enable`]: every
+/// block allocated in it is released when it is disabled (or dropped).
+#[derive(Debug)]
+pub struct Environment {
+    handle: ThreadHandle,
+}
+
+impl Environment {
+    /// Creates an environment and attaches the calling thread to it
+    /// (replacing any previous attachment; save that with [`thread_handle`]).
+    pub fn enable() -> Result<Environment, RpcError> {
+        status(raw::enable_raw())?;
+        let handle = thread_handle().ok_or(RpcError(RPC_S_INVALID_ARG))?;
+        Ok(Environment { handle })
+    }
+
+    /// The handle other threads attach with.
+    pub fn handle(&self) -> ThreadHandle {
+        self.handle
+    }
+
+    /// Releases every block still allocated in the environment at once.
+    pub fn disable(self) -> Result<(), RpcError> {
+        let h = self.handle;
+        core::mem::forget(self);
+        status(raw::disable_handle_raw(h.0.get()))
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        let _ = raw::disable_handle_raw(self.handle.0.get());
+    }
+}
+
+/// A block of `size` bytes from the calling thread's environment.
+pub fn allocate(size: usize) -> Result<NonNull<u8>, RpcError> {
+    let (p, s) = raw::allocate_raw(size);
+    NonNull::new(p).ok_or(RpcError(s))
+}
+
+/// Frees a block of the calling thread's environment before it ends.
+///
+/// # Safety
+/// If `p` is a live block of the environment, it is not used again. (Any
+/// other pointer is rejected without being dereferenced.)
+pub unsafe fn free(p: *mut u8) -> Result<(), RpcError> {
+    status(raw::free_raw(p))
+}
+
+/// The calling thread's environment, if it has one.
+pub fn thread_handle() -> Option<ThreadHandle> {
+    NonZeroU64::new(raw::thread_handle_raw()).map(ThreadHandle)
+}
+
+/// Attaches the calling thread to an environment (None detaches).
+pub fn set_thread_handle(h: Option<ThreadHandle>) -> Result<(), RpcError> {
+    status(raw::set_thread_handle_raw(h.map_or(0, |h| h.0.get())))
+}

@@ -1,0 +1,111 @@
+//! The C exports of the allocator proper, MIDL_user_allocate and
+//! MIDL_user_free first (declared in `include/midl_alloc.h`; the RpcSs ones
+//! are in `ffi_rpcss`).
+//!
+//! None of them unwinds or aborts on bad sizes: failures are a NULL return.
+
+#![allow(non_snake_case)]
+
+use crate::ds::stats::{ClassStats, CLASS_ROWS};
+use crate::global::entry as alloc;
+use crate::global::{stats, thread};
+use core::ffi::c_void;
+
+/// `void *MIDL_user_allocate(size_t cBytes)`: a block of at least `size`
+/// bytes, 16-byte aligned (8-byte below 16 bytes); a distinct block for 0;
+/// NULL when the memory cannot be supplied.
+#[no_mangle]
+pub extern "C" fn MIDL_user_allocate(size: usize) -> *mut c_void {
+    alloc::malloc(size).cast()
+}
+
+/// `void MIDL_user_free(void *pBuffer)`: frees a block from
+/// [`MIDL_user_allocate`] on any thread; NULL does nothing.
+///
+/// # Safety
+/// `p` is NULL or a live block returned by this allocator, not used again.
+#[no_mangle]
+pub unsafe extern "C" fn MIDL_user_free(p: *mut c_void) {
+    // SAFETY: the caller's contract.
+    unsafe { alloc::free_or_null(p.cast()) }
+}
+
+/// Lower-case alias of [`MIDL_user_allocate`] (rpcndr.h's spelling).
+#[no_mangle]
+pub extern "C" fn midl_user_allocate(size: usize) -> *mut c_void {
+    MIDL_user_allocate(size)
+}
+
+/// Lower-case alias of [`MIDL_user_free`].
+///
+/// # Safety
+/// As for [`MIDL_user_free`].
+#[no_mangle]
+pub unsafe extern "C" fn midl_user_free(p: *mut c_void) {
+    // SAFETY: forwarded.
+    unsafe { MIDL_user_free(p) }
+}
+
+/// `size_t midl_alloc_usable_size(const void *p)`: bytes usable in a live
+/// block (0 for NULL).
+///
+/// # Safety
+/// `p` is NULL or a live block returned by this allocator.
+#[no_mangle]
+pub unsafe extern "C" fn midl_alloc_usable_size(p: *const c_void) -> usize {
+    if p.is_null() {
+        return 0;
+    }
+    // SAFETY: the caller's contract.
+    unsafe { alloc::usable_size(p.cast()) }
+}
+
+/// `struct midl_alloc_stats` (see [`crate::Stats`]).
+#[repr(C)]
+pub struct midl_alloc_stats {
+    pub os_reserved: u64,
+    pub os_committed: u64,
+    pub os_returned: u64,
+    pub segments_abandoned: u64,
+    pub segments_adopted: u64,
+    pub class_count: u32,
+    pub reserved_: u32,
+    pub classes: [ClassStats; CLASS_ROWS],
+}
+
+const _: () = assert!(CLASS_ROWS == 449, "MIDL_ALLOC_CLASS_ROWS in include/midl_alloc.h");
+
+/// `int midl_alloc_get_stats(struct midl_alloc_stats *out)`: fills `out`
+/// with the statistics (the calling thread's pending counts included);
+/// returns 0, or -1 when `out` is NULL.
+///
+/// # Safety
+/// `out` is NULL or valid for writing one `struct midl_alloc_stats`.
+#[no_mangle]
+pub unsafe extern "C" fn midl_alloc_get_stats(out: *mut midl_alloc_stats) -> i32 {
+    if out.is_null() {
+        return -1;
+    }
+    let s = stats::read(thread::current());
+    // SAFETY: `out` is valid for writes (caller's contract).
+    unsafe {
+        out.write(midl_alloc_stats {
+            os_reserved: s.os.mapped as u64,
+            os_committed: s.os.committed as u64,
+            os_returned: s.os.purged as u64,
+            segments_abandoned: s.os.segments_abandoned as u64,
+            segments_adopted: s.os.segments_adopted as u64,
+            class_count: CLASS_ROWS as u32,
+            reserved_: 0,
+            classes: s.classes,
+        })
+    };
+    0
+}
+
+/// `void midl_alloc_print_stats(int fd)`: writes the statistics as a table
+/// to file descriptor `fd`, without allocating.
+#[no_mangle]
+pub extern "C" fn midl_alloc_print_stats(fd: i32) {
+    stats::print(thread::current(), fd);
+}

@@ -1,0 +1,12 @@
+//! The front ends, the top layer: the C exports (`ffi`, `ffi_rpcss`), the
+//! Rust global allocator and owned blocks (`global_alloc`), the RpcSs
+//! environments from Rust (`environment`), the malloc family for
+//! `LD_PRELOAD` (`malloc_override`, cargo feature `override`), and the
+//! handles the loom models drive (`loom`, only with `--cfg loom`).
+
+pub(crate) mod environment;
+pub(crate) mod ffi;
+pub(crate) mod ffi_rpcss;
+pub(crate) mod global_alloc;
+#[cfg(feature = "override")]
+pub(crate) mod malloc_override;

@@ -1,0 +1,111 @@
+//! Settings read from the environment once, at the first heap's creation,
+//! with `getenv` (no allocation, so it works under a malloc override):
+//!
+//! * `MIDL_ALLOC_PURGE_DELAY_MS` — how long freed memory waits before going
+//!   back to the OS (default 100);
+//! * `MIDL_ALLOC_STATS` — `1`: print statistics to standard error at exit;
+//! * `MIDL_ALLOC_CHECKED` — `0` / `1`: turn the checked mode of a build with
+//!   the `checked` feature off / on (on by default there); a build without
+//!   the feature says so on standard error when asked for it.
+//!
+//! * `MIDL_ALLOC_HUGE_PAGES` — `1`: new segments are advised to use
+//!   transparent huge pages (see `mem::os::advise_huge_pages`).
+//!
+//! The values are settings, not protocols: relaxed atomics, written once.
+
+use crate::base::sync::plain::{AtomicBool, AtomicU64};
+use crate::base::sync::Ordering;
+use crate::pal;
+use core::ffi::CStr;
+use std::sync::Once;
+
+/// Default delay before retired pages and cached empty segments go back to
+/// the OS.
+pub(crate) const DEFAULT_PURGE_DELAY_MS: u64 = 100;
+
+static ONCE: Once = Once::new();
+static PURGE_DELAY_MS: AtomicU64 = AtomicU64::new(DEFAULT_PURGE_DELAY_MS);
+static SECRET: AtomicU64 = AtomicU64::new(0);
+static CHECKED: AtomicBool = AtomicBool::new(false);
+/// `MIDL_ALLOC_STATS` asked for the exit-time table and it is not yet
+/// registered.
+static PRINT_STATS: AtomicBool = AtomicBool::new(false);
+/// `MIDL_ALLOC_HUGE_PAGES` asked for huge pages on new segments.
+static HUGE_PAGES: AtomicBool = AtomicBool::new(false);
+
+/// Reads the environment (first call only).
+pub(crate) fn load() {
+    ONCE.call_once(|| {
+        PURGE_DELAY_MS.store(
+            env_u64(c"MIDL_ALLOC_PURGE_DELAY_MS").unwrap_or(DEFAULT_PURGE_DELAY_MS),
+            Ordering::Relaxed,
+        );
+        SECRET.store(random_u64(), Ordering::Relaxed);
+        let checked = env_u64(c"MIDL_ALLOC_CHECKED");
+        if cfg!(feature = "checked") {
+            CHECKED.store(checked != Some(0), Ordering::Relaxed);
+        } else if checked.is_some_and(|v| v != 0) {
+            super::report::eprint(format_args!(
+                "midl-alloc: MIDL_ALLOC_CHECKED is set but this build has no checked mode \
+                 (build with the cargo feature `checked`); running unchecked\n"
+            ));
+        }
+        PRINT_STATS.store(env_u64(c"MIDL_ALLOC_STATS").is_some_and(|v| v != 0), Ordering::Relaxed);
+        HUGE_PAGES.store(
+            env_u64(c"MIDL_ALLOC_HUGE_PAGES").is_some_and(|v| v != 0),
+            Ordering::Relaxed,
+        );
+    });
+}
+
+/// Whether `MIDL_ALLOC_STATS` asked for the exit-time statistics table
+/// and this is the first call to say so (the caller registers it once).
+pub(crate) fn take_stats_at_exit() -> bool {
+    PRINT_STATS.swap(false, Ordering::Relaxed)
+}
+
+/// The purge delay in milliseconds.
+pub(crate) fn purge_delay_ms() -> u64 {
+    PURGE_DELAY_MS.load(Ordering::Relaxed)
+}
+
+/// Whether new segments are to be backed by transparent huge pages
+/// (`MIDL_ALLOC_HUGE_PAGES=1`; see `os::advise_huge_pages`).
+pub(crate) fn huge_pages() -> bool {
+    HUGE_PAGES.load(Ordering::Relaxed)
+}
+
+/// The process secret free-list keys are derived from.
+pub(crate) fn secret() -> u64 {
+    SECRET.load(Ordering::Relaxed)
+}
+
+/// Whether checked mode is on (always false without the `checked` feature).
+#[inline(always)]
+#[cfg_attr(not(feature = "checked"), allow(dead_code))]
+pub(crate) fn checked() -> bool {
+    cfg!(feature = "checked") && CHECKED.load(Ordering::Relaxed)
+}
+
+/// 64 random bits from the kernel, or from the clock and ASLR when the
+/// kernel has none to give (the key then only resists accidents).
+fn random_u64() -> u64 {
+    pal::random_u64().unwrap_or_else(|| {
+        let local = 0u8;
+        let stack = &local as *const u8 as u64;
+        pal::now_ms().rotate_left(32) ^ stack ^ (random_u64 as fn() -> u64 as usize as u64)
+    })
+}
+
+/// A decimal environment variable, read without allocating (getenv).
+pub(crate) fn env_u64(name: &CStr) -> Option<u64> {
+    let bytes = pal::env_var(name)?;
+    if bytes.is_empty() || bytes.len() > 12 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(bytes.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

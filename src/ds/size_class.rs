@@ -1,0 +1,116 @@
+//! Size classes.
+//!
+//! * classes 0..=63: 16-byte spacing from 16 bytes to 1 KiB, so every block
+//!   is 16-byte aligned, holds a free block's two header words (see
+//!   `page`), and the NDR engine's `8k + 24` requests waste at most 8
+//!   bytes;
+//! * classes 64..=447: 64 classes per power of two
+//!   (`2^b * 65/64 ..= 128/64`) from 1 KiB to [`SMALL_MAX`] = 64 KiB, at most
+//!   1.6% internal waste. Measured on the benchmark's mixed-size churn
+//!   (benches/compare.rs, mixed-churn), whose peak RSS is reached when its
+//!   100k blocks are first allocated and written through: against 16 per
+//!   power of two, 32 lowered that peak by about 1 MiB and 64 by 1.5 MiB;
+//!   128 raised it again (more classes, more partly carved pages). What is
+//!   left above glibc there is mostly the end of each 64 KiB page that no
+//!   block of the class fits in (about 1.8% for 1–4 KiB blocks).
+//!   A class the program stops using gives its page back (see
+//!   `Heap::retire_unused_current`), so many classes do not keep memory
+//!   after a workload moves on.
+//!
+//! Every power of two from 16 to 64 KiB is a class of its own, which is what
+//! lets over-aligned requests be served from slab pages (see `heap`).
+//! Larger requests take the large-object path (`large`).
+
+/// Largest size served from slab pages.
+pub(crate) const SMALL_MAX: usize = 64 * 1024;
+/// log2 of the classes per power of two above 1 KiB.
+const STEP_BITS: usize = 6;
+/// Classes per power of two above 1 KiB.
+const PER_DOUBLING: usize = 1 << STEP_BITS;
+/// Number of size classes.
+pub(crate) const NUM_CLASSES: usize = 64 + 6 * PER_DOUBLING;
+/// Largest size looked up in the direct table.
+pub(crate) const TABLE_MAX: usize = 1024;
+/// Entries of a heap's direct table of pages, indexed by the size itself:
+/// the allocation fast path then needs no rounding (two instructions
+/// fewer than mimalloc's word-indexed table), for 8 KiB per heap, of which
+/// a program touches the lines of the sizes it asks for.
+pub(crate) const DIRECT_SLOTS: usize = TABLE_MAX + 1;
+/// Blocks of at most this size live in small (64 KiB) pages, larger ones in
+/// medium (512 KiB) pages.
+pub(crate) const SMALL_PAGE_BLOCK_MAX: usize = 8 * 1024;
+
+const fn compute_block_size(class: usize) -> usize {
+    if class < 64 {
+        (class + 1) * 16
+    } else {
+        let k = class - 64;
+        let b = 10 + k / PER_DOUBLING;
+        (1usize << b) * (PER_DOUBLING + 1 + k % PER_DOUBLING) / PER_DOUBLING
+    }
+}
+
+const fn compute_table() -> [u8; TABLE_MAX / 8 + 1] {
+    let mut t = [0u8; TABLE_MAX / 8 + 1];
+    let mut i = 0;
+    while i < t.len() {
+        // Index i covers sizes 8(i-1)+1 ..= 8i.
+        let size = i * 8;
+        t[i] = if size <= 16 { 0 } else { (size.div_ceil(16) - 1) as u8 };
+        i += 1;
+    }
+    t
+}
+
+const fn compute_sizes() -> [u32; NUM_CLASSES] {
+    let mut s = [0u32; NUM_CLASSES];
+    let mut i = 0;
+    while i < NUM_CLASSES {
+        s[i] = compute_block_size(i) as u32;
+        i += 1;
+    }
+    s
+}
+
+static CLASS_TABLE: [u8; TABLE_MAX / 8 + 1] = compute_table();
+static BLOCK_SIZES: [u32; NUM_CLASSES] = compute_sizes();
+
+/// The size class serving `size` bytes. `size` must be at most [`SMALL_MAX`].
+#[inline(always)]
+pub(crate) fn class_of(size: usize) -> usize {
+    debug_assert!(size <= SMALL_MAX);
+    if size <= TABLE_MAX {
+        CLASS_TABLE[(size + 7) >> 3] as usize
+    } else {
+        let s = size - 1;
+        let b = (usize::BITS - 1 - s.leading_zeros()) as usize;
+        64 + (b - 10) * PER_DOUBLING + ((s >> (b - STEP_BITS)) & (PER_DOUBLING - 1))
+    }
+}
+
+/// The direct-table slot of `size` (at most [`TABLE_MAX`]).
+#[inline(always)]
+pub(crate) fn direct_slot(size: usize) -> usize {
+    size
+}
+
+/// The direct-table slots served by `class` (empty above [`TABLE_MAX`]):
+/// the sizes `16 class + 1 ..= 16 class + 16` (and 0 for class 0).
+pub(crate) fn direct_slots_of(class: usize) -> core::ops::RangeInclusive<usize> {
+    if class * 16 >= TABLE_MAX {
+        #[allow(clippy::reversed_empty_ranges)]
+        return 1..=0;
+    }
+    let lo = if class == 0 { 0 } else { class * 16 + 1 };
+    lo..=class * 16 + 16
+}
+
+/// The block size of `class`.
+#[inline(always)]
+pub(crate) fn block_size(class: usize) -> usize {
+    BLOCK_SIZES[class] as usize
+}
+
+#[cfg(test)]
+#[path = "size_class_tests.rs"]
+mod tests;

@@ -1,0 +1,209 @@
+//! Statistics: per size class (blocks allocated, freed, live, peak live,
+//! remote frees) and of OS memory (reserved, committed, returned).
+//!
+//! The fast paths count one thing: each page bumps a plain owner-only
+//! counter when it hands out a block. A page's counts reach the
+//! process-wide counters here (relaxed atomics) on its owner's slow path:
+//! when the page runs dry, retires, is collected at thread exit or
+//! adoption, and for the calling thread's pages whenever statistics are
+//! read. So totals are exact for the reading thread and for exited threads;
+//! another live thread's latest blocks (at most about one page run per size
+//! class) show up at its next slow path. A block freed by another thread
+//! counts as freed when its page's owner collects it.
+
+use super::report::FdWriter;
+use super::size_class::{block_size, NUM_CLASSES};
+use crate::base::sync::{RelaxedCounter, RelaxedGauge};
+use core::fmt::Write;
+
+/// What a page did since its counts were last taken (see
+/// `Page::take_counts`), handed to [`record`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) allocs: u32,
+    pub(crate) frees: u32,
+    pub(crate) remote: u32,
+}
+
+/// Bytes currently mapped from the OS (segments, large objects, heaps).
+pub(crate) static OS_MAPPED: RelaxedCounter = RelaxedCounter::new();
+/// Bytes handed back with `MADV_DONTNEED` since start (cumulative).
+pub(crate) static OS_PURGED: RelaxedCounter = RelaxedCounter::new();
+/// Bytes handed back and not used again since (still mapped).
+pub(crate) static OS_DECOMMITTED: RelaxedGauge = RelaxedGauge::new();
+/// Segments abandoned by exiting threads since start.
+pub(crate) static SEGMENTS_ABANDONED: RelaxedCounter = RelaxedCounter::new();
+/// Segments adopted by a live thread since start.
+pub(crate) static SEGMENTS_ADOPTED: RelaxedCounter = RelaxedCounter::new();
+
+/// The index of the large-object row in the per-class tables.
+pub(crate) const LARGE: usize = NUM_CLASSES;
+/// Rows of the per-class tables: every size class, then large objects.
+pub const CLASS_ROWS: usize = NUM_CLASSES + 1;
+
+struct ClassCounters {
+    allocated: RelaxedCounter,
+    freed: RelaxedCounter,
+    remote: RelaxedCounter,
+    live: RelaxedGauge,
+}
+
+#[allow(clippy::declare_interior_mutable_const)] // a template for the array below
+const ZERO: ClassCounters = ClassCounters {
+    allocated: RelaxedCounter::new(),
+    freed: RelaxedCounter::new(),
+    remote: RelaxedCounter::new(),
+    live: RelaxedGauge::new(),
+};
+
+static CLASSES: [ClassCounters; CLASS_ROWS] = [ZERO; CLASS_ROWS];
+
+/// Adds a page's counts to its class.
+#[inline]
+pub(crate) fn record(class: usize, c: Counts) {
+    if c == Counts::default() {
+        return;
+    }
+    let row = &CLASSES[class];
+    row.allocated.add(c.allocs as usize);
+    row.freed.add(c.frees as usize);
+    row.remote.add(c.remote as usize);
+    row.live.add(i64::from(c.allocs) - i64::from(c.frees));
+}
+
+/// Large objects allocated and freed (heaps count them and hand the counts
+/// over on their slow paths). Large objects have no owning thread, so none
+/// of their frees counts as remote.
+pub(crate) fn record_large(allocs: u64, frees: u64) {
+    let row = &CLASSES[LARGE];
+    row.allocated.add(allocs as usize);
+    row.freed.add(frees as usize);
+    row.live.add(allocs as i64 - frees as i64);
+}
+
+/// A snapshot of the allocator's OS-level statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OsStats {
+    /// Bytes of address space currently mapped from the OS ("reserved").
+    pub mapped: usize,
+    /// Bytes of that which may be backed by memory ("committed"): mapped
+    /// minus what was given back and not touched since. An upper bound of
+    /// the allocator's resident memory (pages never touched are counted).
+    pub committed: usize,
+    /// Bytes given back to the OS with `MADV_DONTNEED` since start
+    /// ("returned", cumulative).
+    pub purged: usize,
+    /// Segments left behind by exiting threads with live blocks, since start.
+    pub segments_abandoned: usize,
+    /// Abandoned segments taken over by a live thread, since start.
+    pub segments_adopted: usize,
+}
+
+/// Reads the OS-level statistics.
+pub fn os_stats() -> OsStats {
+    let mapped = OS_MAPPED.get();
+    OsStats {
+        mapped,
+        committed: mapped.saturating_sub(OS_DECOMMITTED.get().max(0) as usize),
+        purged: OS_PURGED.get(),
+        segments_abandoned: SEGMENTS_ABANDONED.get(),
+        segments_adopted: SEGMENTS_ADOPTED.get(),
+    }
+}
+
+/// Counts of one size class (or of large objects, the last row).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct ClassStats {
+    /// Block size of the class in bytes; 0 for the large-object row.
+    pub block_size: u64,
+    /// Blocks handed out since start.
+    pub allocated: u64,
+    /// Blocks freed since start (those freed by another thread once their
+    /// page's owner has collected them).
+    pub freed: u64,
+    /// Blocks live now: `allocated - freed`.
+    pub live: u64,
+    /// Highest `live` seen.
+    pub peak: u64,
+    /// Of `freed`, blocks freed by a thread other than the page's owner.
+    pub remote_frees: u64,
+}
+
+/// Allocator statistics: one row per size class, then large objects, and
+/// OS memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Rows in size-class order; the last row counts large objects.
+    pub classes: [ClassStats; CLASS_ROWS],
+    /// OS memory.
+    pub os: OsStats,
+}
+
+impl Stats {
+    /// Totals over every row: (allocated, freed, live).
+    pub fn totals(&self) -> (u64, u64, u64) {
+        self.classes
+            .iter()
+            .fold((0, 0, 0), |(a, f, l), c| (a + c.allocated, f + c.freed, l + c.live))
+    }
+}
+
+/// Reads the process-wide counters (without flushing any thread's pages).
+pub(crate) fn snapshot() -> Stats {
+    let mut classes = [ClassStats::default(); CLASS_ROWS];
+    for (i, (row, out)) in CLASSES.iter().zip(classes.iter_mut()).enumerate() {
+        *out = ClassStats {
+            block_size: if i == LARGE { 0 } else { block_size(i) as u64 },
+            allocated: row.allocated.get() as u64,
+            freed: row.freed.get() as u64,
+            live: row.live.get().max(0) as u64,
+            peak: row.live.peak().max(0) as u64,
+            remote_frees: row.remote.get() as u64,
+        };
+    }
+    Stats {
+        classes,
+        os: os_stats(),
+    }
+}
+
+/// Writes `s` as a table to file descriptor `fd` without allocating.
+pub(crate) fn print(s: &Stats, fd: i32) {
+    let mut w = FdWriter::new(fd);
+    let _ = write_table(&mut w, s);
+}
+
+fn write_table(w: &mut FdWriter, s: &Stats) -> core::fmt::Result {
+    writeln!(w, "midl-alloc statistics (blocks)")?;
+    writeln!(
+        w,
+        "{:>10} {:>14} {:>14} {:>12} {:>12} {:>14}",
+        "class", "allocated", "freed", "live", "peak", "remote frees"
+    )?;
+    for c in s.classes.iter().filter(|c| c.allocated > 0) {
+        if c.block_size == 0 {
+            write!(w, "{:>10}", "large")?;
+        } else {
+            write!(w, "{:>10}", c.block_size)?;
+        }
+        writeln!(
+            w,
+            " {:>14} {:>14} {:>12} {:>12} {:>14}",
+            c.allocated, c.freed, c.live, c.peak, c.remote_frees
+        )?;
+    }
+    let (a, f, l) = s.totals();
+    writeln!(w, "{:>10} {:>14} {:>14} {:>12}", "total", a, f, l)?;
+    let o = &s.os;
+    writeln!(
+        w,
+        "OS memory: reserved {} KiB, committed {} KiB, returned {} KiB (cumulative); \
+         segments abandoned {}, adopted {}",
+        o.mapped >> 10,
+        o.committed >> 10,
+        o.purged >> 10,
+        o.segments_abandoned,
+        o.segments_adopted
+    )
+}

@@ -1,0 +1,240 @@
+//! The arena: the process-wide lists every heap shares, all lock-free
+//! stacks taken whole (no single-node pop, so no ABA):
+//!
+//! * segments abandoned by exited threads with blocks still in use, for a
+//!   live heap to adopt;
+//! * a pool of empty segments (at most [`EMPTY_POOL_MAX`]), so threads
+//!   reuse each other's memory instead of faulting in fresh pages;
+//! * a pool of the memory of exited threads' heaps (at most
+//!   [`HEAP_POOL_MAX`]), for the next thread to start with.
+
+use super::layout::Owner;
+use super::os;
+use super::segment::{Segment, SegmentKind};
+use super::{check, page::Page};
+use crate::base::sync::{model_const_fn, AtomicUsize, Ordering, UnsafeCell};
+use crate::ds::stack::{AtomicStack, Linked};
+use core::ptr;
+
+/// Empty segments the arena's shared pool keeps (beyond them, unmapped).
+const EMPTY_POOL_MAX: usize = 8;
+/// Heaps of exited threads the arena keeps for new threads (beyond them,
+/// unmapped): a burst of threads does not leave its heaps resident for good.
+const HEAP_POOL_MAX: usize = 64;
+
+/// The memory of a heap no thread uses any more, as the heap pool links it:
+/// its first word (the heap is written anew when taken).
+pub(crate) struct PooledHeap {
+    next: UnsafeCell<*mut PooledHeap>,
+}
+
+impl Linked for PooledHeap {
+    unsafe fn next(this: *mut Self) -> *mut Self {
+        // SAFETY: `this` is a pooled heap acquired by the caller.
+        unsafe { (*this).next.with(|p| *p) }
+    }
+
+    unsafe fn set_next(this: *mut Self, next: *mut Self) {
+        // SAFETY: `this` is a free heap's memory owned by the caller; the
+        // whole node is written, so under loom the cell is made anew.
+        unsafe {
+            this.write(PooledHeap {
+                next: UnsafeCell::new(next),
+            })
+        }
+    }
+}
+
+/// Process-wide state shared by all heaps (see the module docs).
+pub(crate) struct Arena {
+    pub(crate) abandoned: AtomicStack<Segment>,
+    heaps: AtomicStack<PooledHeap>,
+    heaps_len: AtomicUsize,
+    empty: AtomicStack<Segment>,
+    empty_len: AtomicUsize,
+}
+
+impl Arena {
+    model_const_fn! {
+        pub(crate) fn new() -> Self {
+            Arena {
+                abandoned: AtomicStack::new(),
+                heaps: AtomicStack::new(),
+                heaps_len: AtomicUsize::new(0),
+                empty: AtomicStack::new(),
+                empty_len: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    /// Takes the memory of an exited thread's heap from the pool (null if
+    /// it is empty): the whole pool at once (no single-node pop, so no
+    /// ABA), the rest pushed back.
+    pub(crate) fn take_heap(&self) -> *mut u8 {
+        let first = self.heaps.take_all();
+        if first.is_null() {
+            return first.cast();
+        }
+        // SAFETY: nodes of the pool are free heaps, acquired by take_all.
+        unsafe { self.heaps.push_list(PooledHeap::next(first)) };
+        self.heaps_len.fetch_sub(1, Ordering::Relaxed);
+        first.cast()
+    }
+
+    /// Pools the `bytes` mapped at `heap`, a heap no thread uses again, or
+    /// unmaps them when the pool is full.
+    ///
+    /// # Safety
+    /// `heap` was mapped by `os::map(bytes)`, is aligned for a pointer, and
+    /// nothing reads or writes it any more.
+    pub(crate) unsafe fn give_heap(&self, heap: *mut u8, bytes: usize) {
+        if self.heaps_len.fetch_add(1, Ordering::Relaxed) < HEAP_POOL_MAX {
+            // SAFETY: the memory is ours to hand over (caller's contract).
+            unsafe { self.heaps.push(heap.cast()) };
+        } else {
+            self.heaps_len.fetch_sub(1, Ordering::Relaxed);
+            // SAFETY: as above.
+            unsafe { os::unmap(heap, bytes) };
+        }
+    }
+
+    /// Hands an empty segment (on no heap's lists) to the pool, or unmaps
+    /// it when the pool is full.
+    ///
+    /// # Safety
+    /// The caller owns `seg`, an empty small or medium segment on none of
+    /// its lists, and gives it up.
+    pub(crate) unsafe fn give_empty(&self, seg: *mut Segment) {
+        // SAFETY: the segment is empty and ours; the Release push hands it
+        // (and its state) to whichever heap takes it.
+        unsafe {
+            if self.empty_len.load(Ordering::Relaxed) >= EMPTY_POOL_MAX {
+                Segment::forget_decommitted(seg);
+                check::segment_unmapped(seg);
+                os::unmap(seg.cast(), (*seg).map_size);
+                return;
+            }
+            self.empty_len.fetch_add(1, Ordering::Relaxed);
+            Segment::set_owner(seg, ptr::null_mut());
+            self.empty.push(seg);
+        }
+    }
+
+    /// Takes an empty segment from the pool for a page of `kind` (one of
+    /// that kind if there is one, else another set up anew), owned by
+    /// `owner`, or null. Takes the whole pool and pushes the rest back: no
+    /// ABA.
+    ///
+    /// # Safety
+    /// `kind` is small or medium; `owner` is the calling thread's heap.
+    pub(crate) unsafe fn take_empty(&self, kind: SegmentKind, owner: *mut Owner) -> *mut Segment {
+        if self.empty.is_empty_hint() {
+            return ptr::null_mut();
+        }
+        let first = self.empty.take_all();
+        if first.is_null() {
+            return first;
+        }
+        // SAFETY: the Acquire take makes the giving heaps' writes visible;
+        // the segments are then ours until pushed back (Release).
+        unsafe {
+            // Pick one of `kind`, else the first; unlink it from the chain.
+            let (mut prev, mut cur) = (ptr::null_mut::<Segment>(), first);
+            let (mut pick_prev, mut pick) = (ptr::null_mut::<Segment>(), first);
+            while !cur.is_null() {
+                if (*cur).kind == kind {
+                    (pick_prev, pick) = (prev, cur);
+                    break;
+                }
+                prev = cur;
+                cur = Segment::next(cur);
+            }
+            let after = Segment::next(pick);
+            let rest = if pick_prev.is_null() {
+                after
+            } else {
+                Segment::set_next(pick_prev, after);
+                first
+            };
+            self.empty.push_list(rest);
+            self.empty_len.fetch_sub(1, Ordering::Relaxed);
+            if (*pick).kind != kind {
+                // Set up for the other kind; what its pages held is unknown,
+                // so every page counts as dirty (and as committed).
+                Segment::forget_decommitted(pick);
+                return Segment::init(pick.cast(), kind, owner, true);
+            }
+            Segment::set_owner(pick, owner);
+            pick
+        }
+    }
+
+    /// Purges the free pages of pooled empty segments that waited `delay`.
+    pub(crate) fn purge_pool(&self, now: u64, delay: u64) {
+        if self.empty.is_empty_hint() {
+            return;
+        }
+        let first = self.empty.take_all();
+        if first.is_null() {
+            return;
+        }
+        // SAFETY: as in take_empty: the taken segments are ours until
+        // pushed back.
+        unsafe {
+            let mut last = first;
+            loop {
+                Segment::purge_free_pages(last, now, delay);
+                let next = Segment::next(last);
+                if next.is_null() {
+                    break;
+                }
+                last = next;
+            }
+            self.empty.push_chain(first, last);
+        }
+    }
+
+    /// Unmaps every abandoned segment and pooled heap (of `heap_bytes`
+    /// each); returns how many segments still had blocks in use (leaked
+    /// blocks). For the loom models (`api::loom`), which need each execution
+    /// to end with nothing mapped.
+    ///
+    /// # Safety
+    /// No heap of this arena is live and no block of it is used again.
+    #[allow(dead_code)] // the loom models' only
+    pub(crate) unsafe fn release_all(&self, heap_bytes: usize) -> usize {
+        let mut leaked = 0;
+        // SAFETY: everything on the lists is owned by the lists, acquired by
+        // take_all; nothing else refers to it (caller's contract).
+        unsafe {
+            let mut seg = self.abandoned.take_all();
+            while !seg.is_null() {
+                let next = Segment::next(seg);
+                let mut in_use = false;
+                for i in 1..(*seg).page_count as usize {
+                    let page: *mut Page = Segment::page(seg, i);
+                    (*page).collect();
+                    in_use |= (*page).local(|l| l.in_use && l.used() > 0);
+                }
+                leaked += in_use as usize;
+                Segment::forget_decommitted(seg);
+                os::unmap(seg.cast(), (*seg).map_size);
+                seg = next;
+            }
+            let mut seg = self.empty.take_all();
+            while !seg.is_null() {
+                let next = Segment::next(seg);
+                Segment::forget_decommitted(seg);
+                os::unmap(seg.cast(), (*seg).map_size);
+                seg = next;
+            }
+            let mut heap = self.heaps.take_all();
+            while !heap.is_null() {
+                let next = PooledHeap::next(heap);
+                os::unmap(heap.cast(), heap_bytes);
+                heap = next;
+            }
+        }
+        leaked
+    }
+}

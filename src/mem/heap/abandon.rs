@@ -1,0 +1,192 @@
+//! Thread exit and adoption: an exiting thread's heap gives its empty
+//! pages back and abandons the segments still in use to the arena; a heap
+//! that needs a page adopts them whole. Also the statistics flush over a
+//! heap's pages.
+
+use super::*;
+
+impl Heap {
+    /// Adopts every abandoned segment. Returns whether there were any.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
+    pub(super) unsafe fn adopt(heap: *mut Heap, now: u64) -> bool {
+        // SAFETY: the Acquire swap in take_all makes the abandoning thread's
+        // writes to the segments visible; from then on they are ours.
+        unsafe {
+            if (*(*heap).state.arena).abandoned.is_empty_hint() {
+                return false;
+            }
+            let mut seg = (*(*heap).state.arena).abandoned.take_all();
+            if seg.is_null() {
+                return false;
+            }
+            while !seg.is_null() {
+                let next = Segment::next(seg);
+                Heap::adopt_segment(heap, seg, now);
+                stats::SEGMENTS_ADOPTED.add(1);
+                seg = next;
+            }
+            true
+        }
+    }
+
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread; `seg`
+    /// was just taken from the arena's abandoned list.
+    pub(super) unsafe fn adopt_segment(heap: *mut Heap, seg: *mut Segment, now: u64) {
+        // SAFETY: the segment was acquired from the abandoned list.
+        unsafe {
+            Segment::set_owner(seg, Heap::owner_id(heap));
+            Heap::link_segment(heap, seg);
+            (*heap).state.retained += Segment::retained(seg);
+            for i in 1..(*seg).page_count as usize {
+                let page = Segment::page(seg, i);
+                if !(*page).local(|l| l.in_use) {
+                    continue;
+                }
+                (*page).collect();
+                count(page);
+                let (class, used, room) = (*page).local(|l| {
+                    l.prev = ptr::null_mut();
+                    l.next = ptr::null_mut();
+                    (l.class as usize, l.used(), l.has_room())
+                });
+                mark_class(&mut (*heap).state.classes_used, class);
+                if used == 0 {
+                    Heap::retire_page(heap, page, now);
+                } else if room {
+                    (*page).set_role(Role::Queued);
+                    queue_push_back(addr_of_mut!((*heap).queues[class]), page);
+                } else {
+                    (*page).set_role(Role::Full);
+                    queue_push_back(addr_of_mut!((*heap).state.full), page);
+                }
+            }
+            if Segment::local(seg, |l| l.used_pages == 0) {
+                Heap::release_segment(heap, seg, now, SEGMENT_CACHE_MAX);
+            } else if Segment::local(seg, |l| l.free_mask != 0) {
+                (*heap).state.seg_hint[(*seg).kind.slab_index()] = seg;
+            }
+        }
+    }
+
+    /// Releases a heap whose thread is exiting: empty pages are retired,
+    /// cached large objects unmapped, every segment (empty ones for reuse,
+    /// others with their live blocks) abandoned to the arena, and the heap's
+    /// memory put in the arena's pool.
+    ///
+    /// # Safety
+    /// `heap` was made by `create`, is owned by the calling thread, and is
+    /// never used again.
+    pub(crate) unsafe fn abandon(heap: *mut Heap) {
+        // SAFETY: the calling thread owns everything reached until it
+        // publishes a segment to the arena (Release).
+        unsafe {
+            let now = os::now_ms();
+            for class in classes_in((*heap).state.classes_used) {
+                Heap::set_current(heap, class, addr_of_mut!((*heap).empty));
+                Heap::drain_queue(heap, addr_of_mut!((*heap).queues[class]), now);
+            }
+            (*heap).state.classes_used = [0; CLASS_WORDS];
+            Heap::drain_queue(heap, addr_of_mut!((*heap).state.full), now);
+            Heap::trim_large_cache(heap, u64::MAX, 0);
+            Heap::flush_large_counts(heap);
+            // Empty cached segments go to the arena's pool, for the next
+            // heap to reuse instead of mapping fresh ones.
+            let mut c = (*heap).state.cache;
+            while !c.is_null() {
+                let next = Segment::local(c, |l| l.next);
+                (*(*heap).state.arena).give_empty(c);
+                c = next;
+            }
+            (*heap).state.cache = ptr::null_mut();
+            (*heap).state.cache_len = 0;
+            let arena = (*heap).state.arena;
+            let delay = (*heap).state.purge_delay_ms;
+            let mut seg = (*heap).state.segments;
+            while !seg.is_null() {
+                let next = Segment::local(seg, |l| {
+                    l.sparse_mask = 0;
+                    l.next
+                });
+                let early = fault::injected(Fault::AbandonBeforeDone);
+                if early {
+                    (*arena).abandoned.push(seg);
+                }
+                Segment::purge_free_pages(seg, now, delay);
+                Segment::local(seg, |l| {
+                    l.prev = ptr::null_mut();
+                    l.next = ptr::null_mut();
+                });
+                Segment::set_owner(seg, ptr::null_mut());
+                if !early {
+                    (*arena).abandoned.push(seg);
+                }
+                stats::SEGMENTS_ABANDONED.add(1);
+                seg = next;
+            }
+            (*heap).state.segments = ptr::null_mut();
+            (*heap).state.sparse_pages = 0;
+            (*heap).state.live = false;
+            // Nothing reads the heap any more: its thread's slot no longer
+            // names it, and other threads only compare its address.
+            (*arena).give_heap(heap.cast(), HEAP_MAP_SIZE);
+        }
+    }
+
+    /// Moves the counts of every page of the heap to the process-wide
+    /// statistics (for a reader on the heap's own thread).
+    ///
+    /// # Safety
+    /// `heap` is the calling thread's heap (possibly the empty heap).
+    pub(crate) unsafe fn flush_counts(heap: *mut Heap) {
+        // SAFETY: pages on the heap's queues belong to it.
+        unsafe {
+            if !(*heap).state.live {
+                return;
+            }
+            Heap::flush_large_counts(heap);
+            let full = addr_of_mut!((*heap).state.full);
+            let queues = classes_in((*heap).state.classes_used).map(move |c| addr_of_mut!((*heap).queues[c]));
+            for q in queues.chain(core::iter::once(full)) {
+                let mut page = (*q).first;
+                while !page.is_null() {
+                    // Blocks other threads freed count once collected.
+                    (*page).collect();
+                    count(page);
+                    page = (*page).local(|l| l.next);
+                }
+            }
+        }
+    }
+
+    /// Collects every page of queue `q`, retiring the unused ones (and
+    /// releasing segments left empty); the rest stay in use, unlinked.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread; `q`
+    /// is one of its queues.
+    pub(super) unsafe fn drain_queue(heap: *mut Heap, q: *mut PageQueue, now: u64) {
+        // SAFETY: pages on the heap's queues belong to it.
+        unsafe {
+            let mut page = (*q).first;
+            while !page.is_null() {
+                let next = (*page).local(|l| l.next);
+                (*page).collect();
+                count(page);
+                (*page).set_role(Role::Queued);
+                let used = (*page).local(|l| {
+                    l.prev = ptr::null_mut();
+                    l.next = ptr::null_mut();
+                    l.used()
+                });
+                if used == 0 && Heap::retire_page(heap, page, now) {
+                    Heap::release_segment(heap, segment_of(page.cast()), now, usize::MAX);
+                }
+                page = next;
+            }
+            *q = EMPTY_QUEUE;
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! The RpcSs memory management package: allocation environments whose
+//! blocks are all released at once when the environment is disabled, and
+//! which several threads can share.
+//!
+//! * An environment owns a lock-free list of chunks (the remote-free list's
+//!   `AtomicStack`: one CAS to add a chunk). Each attached thread bumps
+//!   blocks out of a chunk of its own, so threads sharing an environment
+//!   never contend on the allocation path and no lock is taken.
+//! * Disabling takes the whole chunk list with one swap and frees the
+//!   chunks: a bulk release, no walk over blocks.
+//! * Every block has a 16-byte header: its size and an atomic state word
+//!   keyed with the environment's secret and the block's address. An early
+//!   free checks the pointer lies in one of the environment's chunks, then
+//!   flips the state with a CAS, so a foreign pointer, an interior pointer
+//!   or a second free of the same block is reported, never followed. The
+//!   caller's most recent block is reused at once (the bump is rolled back).
+//! * Handles are (slot, generation) pairs into a registry of environment
+//!   slots that is never unmapped: a stale handle (environment disabled) or
+//!   a made-up one is rejected with a status, without touching freed memory.
+//!
+//! Limits: a thread must not use an environment while another thread
+//! disables it (the documented Enable/Disable pairing); a double free is
+//! detected unless the block's memory was already reused.
+
+use super::os;
+use crate::base::bits::mix64;
+use crate::base::fault::{self, Fault};
+use crate::base::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell, MODEL_CHECKING};
+use crate::ds::stack::{AtomicStack, Linked};
+use core::mem::size_of;
+use core::ptr;
+
+/// `RPC_STATUS`: success.
+pub const RPC_S_OK: i32 = 0;
+/// `RPC_STATUS`: out of memory (also `RPC_X_NO_MEMORY`).
+pub const RPC_S_OUT_OF_MEMORY: i32 = 14;
+/// `RPC_STATUS`: no environment, a stale or unknown handle, or a pointer
+/// that is not a live block of the environment.
+pub const RPC_S_INVALID_ARG: i32 = 87;
+
+/// Bytes of a shared chunk (blocks above a quarter of it get a chunk each).
+const CHUNK_BYTES: usize = 16 * 1024;
+/// Block header: size, then the state word.
+const HEADER: usize = 16;
+const LIVE: usize = 0x4C49_5645; // "LIVE"
+const FREED: usize = 0x4652_4545; // "FREE"
+
+/// The header of a chunk, at its start.
+#[repr(C)]
+struct Chunk {
+    next: UnsafeCell<*mut Chunk>,
+    /// One past the chunk's last byte.
+    end: UnsafeCell<usize>,
+}
+
+const CHUNK_HEADER: usize = size_of::<Chunk>().next_multiple_of(16);
+
+impl Linked for Chunk {
+    unsafe fn next(this: *mut Self) -> *mut Self {
+        // SAFETY: a chunk on an environment's list, acquired by the caller.
+        unsafe { (*this).next.with(|p| *p) }
+    }
+
+    unsafe fn set_next(this: *mut Self, next: *mut Self) {
+        // SAFETY: the caller owns the chunk.
+        unsafe { (*this).next.with_mut(|p| *p = next) }
+    }
+}
+
+/// The block header.
+#[repr(C)]
+struct Header {
+    size: usize,
+    state: AtomicUsize,
+}
+
+const _: () = assert!(MODEL_CHECKING || size_of::<Header>() == HEADER);
+
+/// One environment slot of the registry.
+struct Env {
+    /// Odd while an environment lives in the slot; bumped by enable and
+    /// disable, so old handles stop matching.
+    generation: AtomicU32,
+    /// Link in the registry's free-slot list (index + 1, 0 = end).
+    next_free: AtomicU32,
+    /// The environment's secret, mixed into block state words.
+    key: AtomicUsize,
+    chunks: AtomicStack<Chunk>,
+}
+
+/// Where an environment's chunks come from and go back to: the
+/// allocator's own heaps in the library (`global::rpcss`), fresh mappings
+/// in the loom models ([`ChunkSource::MAPPINGS`]).
+#[derive(Clone, Copy)]
+pub(crate) struct ChunkSource {
+    /// `bytes` bytes aligned to 16, or null.
+    pub(crate) alloc: fn(bytes: usize) -> *mut u8,
+    /// Gives back a chunk `alloc(bytes)` returned, which nothing uses again.
+    pub(crate) free: unsafe fn(p: *mut u8, bytes: usize),
+}
+
+impl ChunkSource {
+    /// Chunks mapped from the OS one by one.
+    #[allow(dead_code)] // the loom models' only
+    pub(crate) const MAPPINGS: ChunkSource = ChunkSource {
+        alloc: |bytes| os::map(bytes.next_multiple_of(os::OS_PAGE)),
+        free: unmap_chunk,
+    };
+}
+
+/// [`ChunkSource::MAPPINGS`]' free.
+///
+/// # Safety
+/// `p` is a chunk of `bytes` bytes that `MAPPINGS.alloc` returned, unused.
+unsafe fn unmap_chunk(p: *mut u8, bytes: usize) {
+    // SAFETY: caller's contract.
+    unsafe { os::unmap(p, bytes.next_multiple_of(os::OS_PAGE)) }
+}
+
+/// Environment slots: a fixed table mapped once and never unmapped, a
+/// tagged lock-free free list (the tag defeats ABA) and a bump index.
+pub(crate) struct Registry {
+    slots: *mut Env,
+    chunks: ChunkSource,
+    capacity: u32,
+    /// (tag << 32) | (index + 1) of the first free slot, 0 = empty.
+    free_head: AtomicU64,
+    next_unused: AtomicU32,
+    seed: AtomicUsize,
+}
+
+// SAFETY: all shared state is atomic; the slot table is never unmapped.
+unsafe impl Sync for Registry {}
+// SAFETY: as above.
+unsafe impl Send for Registry {}
+
+/// A thread's attachment to an environment: the handle and the chunk it
+/// bumps blocks out of. Thread-local in the library (see `ffi`).
+#[derive(Clone, Copy)]
+pub(crate) struct Cursor {
+    pub(crate) handle: u64,
+    chunk: *mut Chunk,
+    pos: usize,
+    end: usize,
+}
+
+impl Cursor {
+    pub(crate) const DETACHED: Cursor = Cursor {
+        handle: 0,
+        chunk: ptr::null_mut(),
+        pos: 0,
+        end: 0,
+    };
+}
+
+impl Registry {
+    /// A registry of `capacity` slots, mapped now, whose environments take
+    /// their chunks from `chunks`. None if the OS refuses.
+    pub(crate) fn new(capacity: u32, chunks: ChunkSource) -> Option<Registry> {
+        let bytes = (capacity as usize * size_of::<Env>()).next_multiple_of(os::OS_PAGE);
+        let slots = os::map(bytes).cast::<Env>();
+        if slots.is_null() {
+            return None;
+        }
+        // Fresh mappings are zero, which is an empty slot for the standard
+        // atomics; loom's must be constructed.
+        if MODEL_CHECKING {
+            for i in 0..capacity as usize {
+                // SAFETY: `slots` maps `capacity` Envs; each is written once here.
+                unsafe {
+                    slots.add(i).write(Env {
+                        generation: AtomicU32::new(0),
+                        next_free: AtomicU32::new(0),
+                        key: AtomicUsize::new(0),
+                        chunks: AtomicStack::new(),
+                    })
+                };
+            }
+        }
+        Some(Registry {
+            slots,
+            chunks,
+            capacity,
+            free_head: AtomicU64::new(0),
+            next_unused: AtomicU32::new(0),
+            seed: AtomicUsize::new(slots as usize),
+        })
+    }
+
+    fn slot(&self, i: u32) -> &Env {
+        debug_assert!(i < self.capacity);
+        // SAFETY: slots below capacity are initialised and never unmapped.
+        unsafe { &*self.slots.add(i as usize) }
+    }
+
+    fn acquire_slot(&self) -> Option<u32> {
+        let mut head = self.free_head.load(Ordering::Acquire);
+        while head as u32 != 0 {
+            let i = head as u32 - 1;
+            let next = self.slot(i).next_free.load(Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | next as u64;
+            match self
+                .free_head
+                .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return Some(i),
+                Err(h) => head = h,
+            }
+        }
+        let i = self.next_unused.fetch_add(1, Ordering::Relaxed);
+        if i < self.capacity {
+            Some(i)
+        } else {
+            self.next_unused.fetch_sub(1, Ordering::Relaxed);
+            None
+        }
+    }
+
+    fn release_slot(&self, i: u32) {
+        let mut head = self.free_head.load(Ordering::Relaxed);
+        loop {
+            self.slot(i).next_free.store(head as u32, Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | (i as u64 + 1);
+            match self
+                .free_head
+                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    /// The live environment `handle` names, if any.
+    fn lookup(&self, handle: u64) -> Option<&Env> {
+        let index = (handle >> 32) as u32;
+        let generation = handle as u32;
+        if index == 0 || index > self.capacity || generation & 1 == 0 {
+            return None;
+        }
+        let env = self.slot(index - 1);
+        (env.generation.load(Ordering::Acquire) == generation).then_some(env)
+    }
+
+    /// Disables the environment `handle` from any thread (the Rust API's
+    /// drop); a cursor attached to it just stops matching.
+    pub(crate) fn disable_handle(&self, handle: u64) -> i32 {
+        let mut cur = Cursor {
+            handle,
+            ..Cursor::DETACHED
+        };
+        self.disable(&mut cur)
+    }
+
+    /// Creates an environment and attaches `cur` to it.
+    pub(crate) fn enable(&self, cur: &mut Cursor) -> i32 {
+        let Some(i) = self.acquire_slot() else {
+            return RPC_S_OUT_OF_MEMORY;
+        };
+        let env = self.slot(i);
+        let seed = self.seed.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        env.key
+            .store(mix64((seed ^ i as usize) as u64) as usize, Ordering::Relaxed);
+        let generation = env.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        debug_assert!(generation & 1 == 1);
+        *cur = Cursor {
+            handle: ((i as u64 + 1) << 32) | generation as u64,
+            ..Cursor::DETACHED
+        };
+        RPC_S_OK
+    }
+
+    /// Releases every block of `cur`'s environment at once and detaches.
+    pub(crate) fn disable(&self, cur: &mut Cursor) -> i32 {
+        let handle = cur.handle;
+        *cur = Cursor::DETACHED;
+        let Some(env) = self.lookup(handle) else {
+            return RPC_S_INVALID_ARG;
+        };
+        // Only one disable can win; a second (or a stale handle) fails.
+        if env
+            .generation
+            .compare_exchange(
+                handle as u32,
+                (handle as u32).wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return RPC_S_INVALID_ARG;
+        }
+        let mut chunk = env.chunks.take_all();
+        while !chunk.is_null() {
+            // SAFETY: the chunks were acquired by take_all; nothing uses them
+            // any more (the environment is gone), so each is freed once.
+            unsafe {
+                let next = Chunk::next(chunk);
+                let bytes = (*chunk).end.with(|e| *e) - chunk as usize;
+                (self.chunks.free)(chunk.cast(), bytes);
+                chunk = next;
+            }
+        }
+        self.release_slot((handle >> 32) as u32 - 1);
+        RPC_S_OK
+    }
+
+    /// A block of `size` bytes from `cur`'s environment.
+    pub(crate) fn allocate(&self, cur: &mut Cursor, size: usize) -> Result<*mut u8, i32> {
+        let Some(env) = self.lookup(cur.handle) else {
+            return Err(RPC_S_INVALID_ARG);
+        };
+        let Some(need) = size
+            .max(1)
+            .checked_next_multiple_of(16)
+            .and_then(|n| n.checked_add(HEADER))
+        else {
+            return Err(RPC_S_OUT_OF_MEMORY);
+        };
+        let p = if !cur.chunk.is_null() && cur.end - cur.pos >= need {
+            let p = cur.pos;
+            cur.pos += need;
+            p
+        } else {
+            let dedicated = need > CHUNK_BYTES / 4;
+            let bytes = if dedicated {
+                need.checked_add(CHUNK_HEADER)
+            } else {
+                Some(CHUNK_BYTES)
+            };
+            let Some(bytes) = bytes else {
+                return Err(RPC_S_OUT_OF_MEMORY);
+            };
+            let mem = (self.chunks.alloc)(bytes);
+            if mem.is_null() {
+                return Err(RPC_S_OUT_OF_MEMORY);
+            }
+            let chunk = mem.cast::<Chunk>();
+            // SAFETY: a fresh chunk of `bytes` bytes, ours until pushed.
+            unsafe {
+                chunk.write(Chunk {
+                    next: UnsafeCell::new(ptr::null_mut()),
+                    end: UnsafeCell::new(mem as usize + bytes),
+                });
+                env.chunks.push(chunk);
+            }
+            let p = mem as usize + CHUNK_HEADER;
+            if !dedicated {
+                *cur = Cursor {
+                    handle: cur.handle,
+                    chunk,
+                    pos: p + need,
+                    end: mem as usize + bytes,
+                };
+            }
+            p
+        };
+        let key = env.key.load(Ordering::Relaxed);
+        // SAFETY: [p, p+need) is fresh space of a chunk of this environment,
+        // bumped by this thread only.
+        unsafe {
+            (p as *mut Header).write(Header {
+                size: need - HEADER,
+                state: AtomicUsize::new(key ^ (p + HEADER) ^ LIVE),
+            });
+        }
+        Ok((p + HEADER) as *mut u8)
+    }
+
+    /// Frees one block of `cur`'s environment before the environment ends.
+    pub(crate) fn free(&self, cur: &mut Cursor, p: *mut u8) -> i32 {
+        if p.is_null() {
+            return RPC_S_OK;
+        }
+        let Some(env) = self.lookup(cur.handle) else {
+            return RPC_S_INVALID_ARG;
+        };
+        let addr = p as usize;
+        if !addr.is_multiple_of(16) {
+            return RPC_S_INVALID_ARG;
+        }
+        // The pointer must lie in one of the environment's chunks before
+        // anything is read at it. Chunks stay on the list until disable.
+        let mut chunk = env.chunks.head();
+        let mut found = ptr::null_mut();
+        while !chunk.is_null() {
+            // SAFETY: chunks on the list are live until disable, and their
+            // fields were published by the Release push.
+            let end = unsafe { (*chunk).end.with(|e| *e) };
+            if addr >= chunk as usize + CHUNK_HEADER + HEADER && addr < end {
+                found = chunk;
+                break;
+            }
+            // SAFETY: as above.
+            chunk = unsafe { Chunk::next(chunk) };
+        }
+        if found.is_null() {
+            return RPC_S_INVALID_ARG;
+        }
+        let key = env.key.load(Ordering::Relaxed);
+        // SAFETY: `addr - HEADER` lies inside the chunk (checked above); the
+        // state word is read atomically whatever the bytes hold.
+        let header = unsafe { &*((addr - HEADER) as *const Header) };
+        let (live, freed) = (key ^ addr ^ LIVE, key ^ addr ^ FREED);
+        let ok = if fault::injected(Fault::SsFreeLoadStore) {
+            let seen = header.state.load(Ordering::Acquire) == live;
+            if seen {
+                header.state.store(freed, Ordering::Release);
+            }
+            seen
+        } else {
+            header
+                .state
+                .compare_exchange(live, freed, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        };
+        if !ok {
+            return RPC_S_INVALID_ARG;
+        }
+        // The caller's latest block: take the space back at once.
+        if cur.chunk == found && addr + header.size == cur.pos {
+            cur.pos = addr - HEADER;
+        }
+        RPC_S_OK
+    }
+
+    /// Attaches `cur` to the environment `handle` (0 detaches).
+    pub(crate) fn set_thread_handle(&self, cur: &mut Cursor, handle: u64) -> i32 {
+        if handle == 0 {
+            *cur = Cursor::DETACHED;
+            return RPC_S_OK;
+        }
+        if self.lookup(handle).is_none() {
+            return RPC_S_INVALID_ARG;
+        }
+        if cur.handle != handle {
+            *cur = Cursor {
+                handle,
+                ..Cursor::DETACHED
+            };
+        }
+        RPC_S_OK
+    }
+
+    /// The handle of `cur`'s environment, 0 if it has none (or it ended).
+    pub(crate) fn thread_handle(&self, cur: &Cursor) -> u64 {
+        if self.lookup(cur.handle).is_some() {
+            cur.handle
+        } else {
+            0
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let bytes = (self.capacity as usize * size_of::<Env>()).next_multiple_of(os::OS_PAGE);
+        // SAFETY: the table was mapped by `new` and nothing refers to it once
+        // the registry is gone (the library's registry is a static).
+        unsafe { os::unmap(self.slots.cast(), bytes) };
+    }
+}

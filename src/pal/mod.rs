@@ -1,0 +1,68 @@
+//! The platform layer: every call into the operating system or the C
+//! library, one module per OS behind the one interface re-exported here.
+//! Nothing above this layer names `libc`; the accounting of OS memory
+//! (statistics, alignment, the segment address limit) lives above it, in
+//! `mem::os`, as mimalloc's `os.c` sits over its `prim/` files.
+//!
+//! The interface (each function's contract is in the OS module):
+//!
+//! * memory: [`map`], [`unmap`], [`decommit`], [`advise_huge_pages`],
+//!   [`PAGE_SIZE`];
+//! * time and randomness: [`now_ms`] (coarse, monotonic), [`random_u64`];
+//! * process: [`env_var`], [`write`], [`abort`], [`at_exit`],
+//!   [`set_errno`] with [`ENOMEM`] / [`EINVAL`];
+//! * threads: [`ThreadExitKey`] (a destructor at thread exit) and
+//!   [`thread_slot!`](crate::pal::thread_slot) (a per-thread pointer, as
+//!   cheap as the target allows).
+
+mod linux;
+
+pub(crate) use linux::{
+    abort, advise_huge_pages, at_exit, decommit, env_var, map, now_ms, random_u64, unmap, write, ThreadExitKey,
+    PAGE_SIZE,
+};
+#[cfg(feature = "override")]
+pub(crate) use linux::{set_errno, EINVAL, ENOMEM};
+
+/// `thread_slot!(name: Type = STATIC)` defines module `name` with
+/// `get() -> *mut Type` and `set(*mut Type)`: a destructor-free per-thread
+/// pointer whose first value, in every thread, is the address of `STATIC`
+/// (of type `Type`, or a `repr(transparent)` wrapper of it).
+/// On x86-64 Linux an initial-exec TLS variable defined in assembly (see
+/// `linux`); elsewhere, or with `--cfg midl_generic_tls`, a const
+/// `thread_local!`.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(midl_generic_tls)))]
+macro_rules! thread_slot {
+    ($($t:tt)*) => {
+        $crate::pal::linux_x86_64_thread_slot! { $($t)* }
+    };
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(midl_generic_tls))))]
+macro_rules! thread_slot {
+    ($name:ident: $ty:ty = $init:path) => {
+        mod $name {
+            use super::*;
+            use core::cell::Cell;
+            use core::ptr::addr_of;
+
+            std::thread_local! {
+                static SLOT: Cell<*mut $ty> = const { Cell::new(addr_of!($init).cast::<$ty>().cast_mut()) };
+            }
+
+            #[inline(always)]
+            pub(crate) fn get() -> *mut $ty {
+                SLOT.get()
+            }
+
+            #[inline(always)]
+            pub(crate) fn set(value: *mut $ty) {
+                SLOT.set(value)
+            }
+        }
+    };
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(midl_generic_tls)))]
+pub(crate) use linux::linux_x86_64_thread_slot;
+pub(crate) use thread_slot;
