@@ -181,8 +181,8 @@ impl Heap {
                     l.next = ptr::null_mut();
                     l.used()
                 });
-                if used == 0 && Heap::retire_page(heap, page, now) {
-                    Heap::release_segment(heap, segment_of(page.cast()), now, usize::MAX);
+                if used == 0 {
+                    Heap::retire_and_release(heap, page, now, usize::MAX);
                 }
                 page = next;
             }

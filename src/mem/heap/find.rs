@@ -79,7 +79,7 @@ impl Heap {
                     continue;
                 }
                 // 5. a fresh page.
-                let page = Heap::new_page(heap, class, now);
+                let page = Heap::new_page(heap, class);
                 if page.is_null() {
                     return page;
                 }
@@ -179,9 +179,7 @@ impl Heap {
                     (*page).set_role(Role::Queued);
                     let (class, used) = (*page).local(|l| (l.class as usize, l.used()));
                     if used == 0 {
-                        if Heap::retire_page(heap, page, now) {
-                            Heap::release_segment(heap, segment_of(page.cast()), now, SEGMENT_CACHE_MAX);
-                        }
+                        Heap::retire_and_release(heap, page, now, SEGMENT_CACHE_MAX);
                     } else {
                         queue_push_back(addr_of_mut!((*heap).queues[class]), page);
                         Heap::note_sparse(heap, page);
@@ -202,7 +200,7 @@ impl Heap {
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread;
     /// `class < NUM_CLASSES`.
-    pub(super) unsafe fn new_page(heap: *mut Heap, class: usize, now: u64) -> *mut Page {
+    pub(super) unsafe fn new_page(heap: *mut Heap, class: usize) -> *mut Page {
         let bs = block_size(class);
         let kind = if bs <= SMALL_PAGE_BLOCK_MAX {
             SegmentKind::Small
@@ -211,7 +209,7 @@ impl Heap {
         };
         // SAFETY: segments reached belong to `heap`.
         unsafe {
-            let seg = Heap::segment_with_free_page(heap, kind, now);
+            let seg = Heap::segment_with_free_page(heap, kind);
             if seg.is_null() {
                 return ptr::null_mut();
             }

@@ -115,9 +115,7 @@ impl Heap {
             }
             if used == 0 && (*heap).pages[class] != page {
                 queue_remove(addr_of_mut!((*heap).queues[class]), page);
-                if Heap::retire_page(heap, page, os::now_ms()) {
-                    Heap::release_segment(heap, segment_of(page.cast()), os::now_ms(), SEGMENT_CACHE_MAX);
-                }
+                Heap::retire_and_release(heap, page, os::now_ms(), SEGMENT_CACHE_MAX);
             } else {
                 Heap::note_sparse(heap, page);
             }

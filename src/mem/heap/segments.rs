@@ -9,7 +9,7 @@ impl Heap {
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread;
     /// `kind` is small or medium.
-    pub(super) unsafe fn segment_with_free_page(heap: *mut Heap, kind: SegmentKind, now: u64) -> *mut Segment {
+    pub(super) unsafe fn segment_with_free_page(heap: *mut Heap, kind: SegmentKind) -> *mut Segment {
         // SAFETY: segments on the heap's lists belong to it.
         unsafe {
             let k = kind.slab_index();
@@ -45,7 +45,6 @@ impl Heap {
                 prev = c;
                 c = next;
             }
-            let _ = now;
             let pooled = (*(*heap).state.arena).take_empty(kind, Heap::owner_id(heap));
             if !pooled.is_null() {
                 (*heap).state.retained += Segment::retained(pooled);
@@ -168,8 +167,21 @@ impl Heap {
         // caller still walks (each of those is in use or on a queue).
         unsafe {
             queue_remove(q, page);
+            Heap::retire_and_release(heap, page, now, SEGMENT_CACHE_MAX);
+        }
+    }
+
+    /// Retires `page` and, if its segment then has no page in use, releases
+    /// the segment (see [`Heap::release_segment`] for `cache_max`).
+    ///
+    /// # Safety
+    /// As for [`Heap::retire_page`]; no page of the segment that the caller
+    /// still walks is unused (each is in use or on a queue).
+    pub(super) unsafe fn retire_and_release(heap: *mut Heap, page: *mut Page, now: u64, cache_max: usize) {
+        // SAFETY: forwarded.
+        unsafe {
             if Heap::retire_page(heap, page, now) {
-                Heap::release_segment(heap, segment_of(page.cast()), now, SEGMENT_CACHE_MAX);
+                Heap::release_segment(heap, segment_of(page.cast()), now, cache_max);
             }
         }
     }

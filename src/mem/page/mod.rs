@@ -158,7 +158,7 @@ impl PageLocal {
 
 /// Biases of the three roles: a current page never leaves the fast path
 /// on a free, a queued one when its last block comes back, a full one on
-/// any free. Pages hold at most 8192 blocks, far from the bounds.
+/// any free. Pages hold at most 4096 blocks, far from the bounds.
 const BIAS_CURRENT: i32 = -(1 << 30);
 const BIAS_QUEUED: i32 = 1;
 const BIAS_FULL: i32 = 1 << 30;
