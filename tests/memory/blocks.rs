@@ -3,11 +3,9 @@
 //! and within about a second of light activity the heap's maintenance has
 //! given their memory back, all but the OS page holding each block's link;
 //! then half of the rest, likewise.
-//! Its own test binary: RSS and the purge counter are process-wide.
+//! (A child process of its own: RSS and the purge counter are process-wide.)
 
-mod common;
-
-use common::{pairs, resident_burst, rss_kib};
+use crate::common::{pairs, resident_burst, rss_kib};
 use midl_alloc::{os_stats, MIDL_user_free};
 use std::time::{Duration, Instant};
 
@@ -22,8 +20,7 @@ fn purged_after_light_activity(before: usize, expect: u64, size: usize) -> u64 {
     (os_stats().purged - before) as u64
 }
 
-#[test]
-fn free_blocks_of_pages_in_use_are_given_back() {
+pub(crate) fn free_blocks_of_pages_in_use_are_given_back() {
     const N: usize = 2000;
     const SIZE: usize = 20 * 1024;
     let blocks = resident_burst(N, SIZE);

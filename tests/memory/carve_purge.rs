@@ -1,19 +1,16 @@
 //! Big blocks freed while the heap carves fresh memory go back to the OS
 //! at once, not at the next maintenance: the heap purges them before it
 //! carves more than 1 MiB of new blocks. Maintenance is pushed a minute
-//! away, so only that trigger can purge here. Its own test binary: the
+//! away, so only that trigger can purge here. A child process of its own: the
 //! purge delay is read once per process, and the purge counter is
 //! process-wide.
 
-mod common;
-
-use common::resident_burst;
+use crate::common::resident_burst;
 use midl_alloc::{os_stats, MIDL_user_allocate, MIDL_user_free};
 
-#[test]
-fn freed_big_blocks_go_back_before_fresh_memory_is_carved() {
+pub(crate) fn freed_big_blocks_go_back_before_fresh_memory_is_carved() {
     // SAFETY: set before this process's first allocator call and before
-    // any other thread of this (single-test) binary reads the environment.
+    // any other thread of this (single-case) child process reads the environment.
     unsafe { std::env::set_var("MIDL_ALLOC_PURGE_DELAY_MS", "60000") };
     const N: usize = 200;
     const SIZE: usize = 20 * 1024;

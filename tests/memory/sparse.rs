@@ -4,22 +4,19 @@
 //! keep the whole page resident for the sake of a few live blocks. The
 //! blocks parked in those OS pages come back when the class needs them,
 //! and the live blocks keep their contents. Maintenance is pushed a minute
-//! away, so only the carve trigger can purge here. Its own test binary:
+//! away, so only the carve trigger can purge here. A child process of its own:
 //! the purge delay is read once per process, and the purge counter is
 //! process-wide.
 
-mod common;
-
-use common::{fill, holds};
+use crate::common::{fill, holds};
 use midl_alloc::{os_stats, MIDL_user_allocate, MIDL_user_free};
 use std::collections::BTreeMap;
 
 const SIZE: usize = 1000;
 
-#[test]
-fn sparse_pages_give_back_free_os_pages_and_keep_every_block() {
+pub(crate) fn sparse_pages_give_back_free_os_pages_and_keep_every_block() {
     // SAFETY: set before this process's first allocator call and before
-    // any other thread of this (single-test) binary reads the environment.
+    // any other thread of this (single-case) child process reads the environment.
     unsafe { std::env::set_var("MIDL_ALLOC_PURGE_DELAY_MS", "60000") };
     const N: usize = 16 * 1024;
     // 16 MiB of 1000-byte blocks written through, then all but every
@@ -37,7 +34,7 @@ fn sparse_pages_give_back_free_os_pages_and_keep_every_block() {
             unsafe { MIDL_user_free(p as *mut _) };
         }
     }
-    let rss_sparse = common::rss_kib();
+    let rss_sparse = crate::common::rss_kib();
     let before = os_stats().purged;
     // 3 MiB of blocks of another class: all carved fresh.
     let fresh: Vec<usize> = (0..1024).map(|_| MIDL_user_allocate(3000) as usize).collect();
@@ -50,7 +47,7 @@ fn sparse_pages_give_back_free_os_pages_and_keep_every_block() {
         purged >= expect,
         "{purged} bytes of sparse pages given back while carving, want at least {expect}"
     );
-    let rss = common::rss_kib();
+    let rss = crate::common::rss_kib();
     assert!(
         rss + (expect / 2 / 1024) as u64 <= rss_sparse + 3 * 1024,
         "RSS {rss} KiB after carving 3 MiB, {rss_sparse} KiB before: the purge did not drop it"

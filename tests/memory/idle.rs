@@ -1,17 +1,14 @@
 //! A thread that frees a burst and then makes no allocator call at all does
 //! not sit on the burst: past a small retained budget, retired pages go
 //! back to the OS as they retire, and segments the heap's cache cannot hold
-//! are given back before they are pooled. Its own test binary: RSS is
+//! are given back before they are pooled. A child process of its own: RSS is
 //! process-wide.
 
-mod common;
-
-use common::{resident_burst, rss_kib};
+use crate::common::{resident_burst, rss_kib};
 use midl_alloc::MIDL_user_free;
 use std::time::Duration;
 
-#[test]
-fn a_burst_freed_by_its_own_thread_goes_back_without_further_calls() {
+pub(crate) fn a_burst_freed_by_its_own_thread_goes_back_without_further_calls() {
     std::thread::spawn(|| {
         let base = rss_kib();
         let blocks = resident_burst(400_000, 256);

@@ -1,17 +1,14 @@
 //! Freed large objects the heap caches for reuse go back to the OS once
 //! the purge delay has passed, while the program goes on allocating small
 //! blocks (the cache's clock starts at the first maintenance that sees an
-//! object: the free path reads no clock). Its own test binary: RSS is
+//! object: the free path reads no clock). A child process of its own: RSS is
 //! process-wide.
 
-mod common;
-
-use common::{activity_until_rss, pairs, resident_burst, rss_kib};
+use crate::common::{activity_until_rss, pairs, resident_burst, rss_kib};
 use midl_alloc::{os_stats, MIDL_user_free};
 use std::time::Duration;
 
-#[test]
-fn cached_large_objects_go_back_after_the_delay() {
+pub(crate) fn cached_large_objects_go_back_after_the_delay() {
     const SIZES: [usize; 3] = [24, 100, 1000];
     // The small blocks' pages exist before the baseline is taken.
     pairs(&SIZES, 4);

@@ -2,18 +2,15 @@
 //! allocates 64 MiB and exits while its blocks are alive; another thread
 //! frees them all (remote frees into abandoned segments); within about a
 //! second of ordinary activity the resident set drops back near where it
-//! started. Its own test binary: RSS is process-wide.
+//! started. (A child process of its own: RSS is process-wide.)
 
-mod common;
-
-use common::{activity_until_rss, pairs, resident_burst, rss_kib};
+use crate::common::{activity_until_rss, pairs, resident_burst, rss_kib};
 use midl_alloc::MIDL_user_free;
 use std::time::Duration;
 
 const ACTIVITY: [usize; 4] = [24, 200, 3000, 20_000];
 
-#[test]
-fn memory_freed_after_the_owner_exited_goes_back_to_the_os() {
+pub(crate) fn memory_freed_after_the_owner_exited_goes_back_to_the_os() {
     // Warm up this thread's heap and every size class the activity below
     // uses, so that activity never needs a fresh page: reclaiming the
     // burst is then up to the heap's periodic maintenance alone.

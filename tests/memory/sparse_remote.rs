@@ -2,20 +2,17 @@
 //! pages too: no free of the owner's shows the page going sparse, so the
 //! owner notices when it next looks at the page (for room, or on its list
 //! of full pages) and purges before it carves fresh memory. Maintenance is
-//! pushed a minute away. Its own test binary: the purge delay is read once
+//! pushed a minute away. A child process of its own: the purge delay is read once
 //! per process, and the purge counter is process-wide.
 
-mod common;
-
-use common::{fill, holds};
+use crate::common::{fill, holds};
 use midl_alloc::{os_stats, MIDL_user_allocate, MIDL_user_free};
 
 const SIZE: usize = 1000;
 
-#[test]
-fn pages_left_sparse_by_remote_frees_give_back_free_os_pages() {
+pub(crate) fn pages_left_sparse_by_remote_frees_give_back_free_os_pages() {
     // SAFETY: set before this process's first allocator call and before
-    // any other thread of this (single-test) binary reads the environment.
+    // any other thread of this (single-case) child process reads the environment.
     unsafe { std::env::set_var("MIDL_ALLOC_PURGE_DELAY_MS", "60000") };
     const N: usize = 16 * 1024;
     let blocks: Vec<usize> = (0..N).map(|_| MIDL_user_allocate(SIZE) as usize).collect();

@@ -4,19 +4,16 @@
 //! (remote frees onto this heap's full pages), and this thread then makes
 //! only a few allocations every 10 ms, which its pages' own frees serve
 //! (refills, no fresh page). Reclaiming the burst is then up to the
-//! maintenance those refills must still let run. Its own test binary: RSS
+//! maintenance those refills must still let run. A child process of its own: RSS
 //! is process-wide.
 
-mod common;
-
-use common::{activity_until_rss, pairs, resident_burst, rss_kib};
+use crate::common::{activity_until_rss, pairs, resident_burst, rss_kib};
 use midl_alloc::MIDL_user_free;
 use std::time::Duration;
 
 const ACTIVITY: [usize; 5] = [24, 100, 1000, 5000, 40_000];
 
-#[test]
-fn memory_freed_remotely_goes_back_while_the_owner_allocates_lightly() {
+pub(crate) fn memory_freed_remotely_goes_back_while_the_owner_allocates_lightly() {
     pairs(&ACTIVITY, 1);
     let base = rss_kib();
     let blocks = resident_burst(262_144, 256);

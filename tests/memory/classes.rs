@@ -3,18 +3,15 @@
 //! per-block purge) are written and all freed, which leaves each class's current page unused but
 //! dirty; while the program goes on with another size, the heap's
 //! maintenance retires those pages and their memory goes back within
-//! about a second. Its own test binary: RSS is process-wide.
+//! about a second. (A child process of its own: RSS is process-wide.)
 
-mod common;
-
-use common::{activity_until_rss, pairs, resident_burst, rss_kib};
+use crate::common::{activity_until_rss, pairs, resident_burst, rss_kib};
 use midl_alloc::MIDL_user_free;
 use std::time::Duration;
 
 const ACTIVITY: [usize; 1] = [48];
 
-#[test]
-fn classes_no_longer_used_give_their_pages_back() {
+pub(crate) fn classes_no_longer_used_give_their_pages_back() {
     pairs(&ACTIVITY, 1);
     let base = rss_kib();
     let blocks: Vec<usize> = (1100..=8192)
