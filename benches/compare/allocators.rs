@@ -1,0 +1,127 @@
+//! One interface, and the allocators behind it: midl-alloc, mimalloc, the
+//! system allocator, and the calls-only baseline.
+
+use super::*;
+
+// One interface, three allocators.
+
+pub(crate) trait Allocator: Copy + Send + Sync + 'static {
+    const NAME: &'static str;
+    fn alloc(self, size: usize) -> *mut u8;
+    /// # Safety
+    /// `p` came from `alloc` of the same allocator and is not used again.
+    unsafe fn free(self, p: *mut u8);
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Midl;
+#[derive(Clone, Copy)]
+pub(crate) struct Mimalloc;
+#[derive(Clone, Copy)]
+pub(crate) struct System;
+
+impl Allocator for Midl {
+    const NAME: &'static str = "midl-alloc";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        midl_alloc::MIDL_user_allocate(size).cast()
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        // SAFETY: caller's contract.
+        unsafe { midl_alloc::MIDL_user_free(p.cast()) }
+    }
+}
+
+impl Allocator for Mimalloc {
+    const NAME: &'static str = "mimalloc";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        // SAFETY: mi_malloc has no preconditions.
+        unsafe { libmimalloc_sys::mi_malloc(size).cast() }
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        // SAFETY: caller's contract.
+        unsafe { libmimalloc_sys::mi_free(p.cast()) }
+    }
+}
+
+impl Allocator for System {
+    const NAME: &'static str = "system";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        // SAFETY: malloc has no preconditions.
+        unsafe { libc::malloc(size).cast() }
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        // SAFETY: caller's contract.
+        unsafe { libc::free(p.cast()) }
+    }
+}
+
+pub(crate) const NAMES: [&str; 3] = [Midl::NAME, Mimalloc::NAME, System::NAME];
+
+/// No allocator: the same calls into functions that do nothing but hand
+/// back one static buffer. The marshalling rows time it with the three
+/// allocators, so what each allocator adds to a call (its time less this)
+/// can be compared apart from the work every allocator's run shares (the
+/// call loop, the calls themselves, the parameter list).
+#[derive(Clone, Copy)]
+pub(crate) struct CallsOnly;
+
+/// The buffer [`CallsOnly`] hands out; large enough for any parameter of
+/// the marshalling path, which writes it.
+pub(crate) struct CallsOnlyBuffer(std::cell::UnsafeCell<[u8; 8192]>);
+// SAFETY: only the benchmark's thread writes it (bytes, no invariant).
+unsafe impl Sync for CallsOnlyBuffer {}
+pub(crate) static CALLS_ONLY_BUFFER: CallsOnlyBuffer = CallsOnlyBuffer(std::cell::UnsafeCell::new([0; 8192]));
+
+#[inline(never)]
+pub(crate) extern "C" fn calls_only_alloc(size: usize) -> *mut u8 {
+    assert!(size <= 8192);
+    CALLS_ONLY_BUFFER.0.get().cast()
+}
+
+#[inline(never)]
+pub(crate) extern "C" fn calls_only_free(p: *mut u8) {
+    black_box(p);
+}
+
+impl Allocator for CallsOnly {
+    const NAME: &'static str = "calls only";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        calls_only_alloc(size)
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        calls_only_free(p)
+    }
+}
+
+/// xorshift64*: deterministic, identical for every allocator.
+pub(crate) struct Rng(pub(crate) u64);
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub(crate) fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next() % (hi - lo + 1) as u64) as usize
+    }
+}
+
+/// The NDR engine's wrapper: rounds to 8 and appends a 24-byte trailer.
+pub(crate) fn ndr(size: usize) -> usize {
+    size.next_multiple_of(8) + 24
+}
+
+pub(crate) fn alloc_checked<A: Allocator>(a: A, size: usize) -> *mut u8 {
+    let p = a.alloc(size);
+    assert!(!p.is_null(), "{} failed to allocate {size} bytes", A::NAME);
+    p
+}

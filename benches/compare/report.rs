@@ -1,0 +1,233 @@
+//! The report: results/compare.md and results/compare.svg.
+
+use super::*;
+
+/// One memory measurement: workload label, allocator, (start, peak, final) KiB.
+pub(crate) type MemoryRow = (String, String, (u64, u64, u64));
+
+pub(crate) fn write_results(rows: &[Row], memory: &[MemoryRow]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut md = String::new();
+    write_header(&mut md);
+    let chart = write_throughput(&mut md, rows);
+    write_shares(&mut md, rows);
+    write_environments(&mut md);
+    write_memory(&mut md, memory);
+    let _ = writeln!(md, "\nChart: compare.svg (throughput relative to mimalloc).");
+    std::fs::write(dir.join("compare.md"), md).unwrap();
+    std::fs::write(dir.join("compare.svg"), svg(&chart)).unwrap();
+    println!("wrote {} and compare.svg", dir.join("compare.md").display());
+}
+
+fn write_header(md: &mut String) {
+    let _ = writeln!(md, "# midl-alloc vs mimalloc vs system allocator\n");
+    let _ = writeln!(md, "Machine: {}.  ", machine());
+    let _ = writeln!(
+        md,
+        "Command: `cargo bench --bench compare` (criterion medians of 10 samples; HTML report in target/criterion/report)."
+    );
+    let _ = writeln!(
+        md,
+        "The marshalling and threaded rows (producer/consumer, server, Larson) are instead the median of \
+         {INTERLEAVED_ROUNDS} rounds that each run every allocator once on the same work, in turn, and their ratios \
+         the median of each round's ratio: run apart, as criterion runs them, their rates swing with the machine's \
+         scheduling and load more than they differ between allocators.  "
+    );
+    let _ = writeln!(
+        md,
+        "mimalloc is libmimalloc-sys's default build through `mi_malloc`/`mi_free`; system is glibc `malloc`/`free`.\n"
+    );
+}
+
+/// The throughput table; returns the chart's rows.
+fn write_throughput(md: &mut String, rows: &[Row]) -> Vec<(String, [f64; 3])> {
+    let _ = writeln!(md, "## Throughput\n");
+    let _ = writeln!(
+        md,
+        "Ratios are midl-alloc's throughput divided by the other's (above 1.00: midl-alloc is faster).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| workload | unit | midl-alloc | mimalloc | system | vs mimalloc | vs system |"
+    );
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|");
+    let mut chart = Vec::new();
+    for r in rows {
+        let t: Vec<Option<f64>> = match r.interleaved {
+            Some(m) => m.ns.iter().map(|ns| Some(1e9 / ns)).collect(),
+            None => NAMES
+                .iter()
+                .map(|a| median_ns(&r.group, a).map(|ns| 1e9 / ns))
+                .collect(),
+        };
+        let fmt = |x: Option<f64>| {
+            x.map_or("n/a".into(), |v| {
+                if v >= 1e6 {
+                    format!("{:.2} M/s", v / 1e6)
+                } else {
+                    format!("{:.1} k/s", v / 1e3)
+                }
+            })
+        };
+        let ratio = |i: usize| match (r.interleaved, t[0], t[i]) {
+            (Some(m), _, _) => format!("{:.2}", m.speedup[i - 1]),
+            (None, Some(m), Some(o)) => format!("{:.2}", m / o),
+            _ => "n/a".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.label,
+            r.unit,
+            fmt(t[0]),
+            fmt(t[1]),
+            fmt(t[2]),
+            ratio(1),
+            ratio(2)
+        );
+        if let (Some(m), Some(mi), Some(s)) = (t[0], t[1], t[2]) {
+            chart.push((r.label.clone(), [m / mi, 1.0, s / mi]));
+        }
+    }
+    chart
+}
+
+/// The allocator's share of a marshalling call, where rounds measured it.
+fn write_shares(md: &mut String, rows: &[Row]) {
+    let shares: Vec<(&Row, Share)> = rows.iter().filter_map(|r| Some((r, r.interleaved?.share?))).collect();
+    if !shares.is_empty() {
+        let _ = writeln!(md, "\n## The allocator's share of a marshalling call\n");
+        let _ = writeln!(
+            md,
+            "The marshalling rounds also time the same calls into two functions that do nothing (`CallsOnly`: \
+             the loop, the calls, the parameter list, and the writes, into one cache-hot buffer). Each \
+             allocator's time less that baseline, round by round, is what the allocator adds to a call; ratios \
+             as above, from each round's shares.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| workload | baseline ns/call | midl-alloc | mimalloc | system | vs mimalloc | vs system |"
+        );
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+        for (r, sh) in shares {
+            let _ = writeln!(
+                md,
+                "| {} | {:.1} | {:.1} ns | {:.1} ns | {:.1} ns | {:.2} | {:.2} |",
+                r.label, sh.baseline, sh.ns[0], sh.ns[1], sh.ns[2], sh.speedup[0], sh.speedup[1]
+            );
+        }
+    }
+}
+
+fn write_environments(md: &mut String) {
+    let _ = writeln!(md, "\n## Per-call environments (RpcSs)\n");
+    let _ = writeln!(
+        md,
+        "One unmarshalled call (the marshalling path's shapes) allocated in an environment released at once, against the same call freed block by block.\n"
+    );
+    let _ = writeln!(md, "| variant | calls/s | relative to the midl-alloc environment |");
+    let _ = writeln!(md, "|---|---:|---:|");
+    let env_t: Vec<Option<f64>> = ENV_VARIANTS
+        .iter()
+        .map(|v| median_ns("environment", v).map(|ns| 1e9 / ns))
+        .collect();
+    for (v, t) in ENV_VARIANTS.iter().zip(&env_t) {
+        let rel = match (env_t[0], t) {
+            (Some(base), Some(x)) => format!("{:.2}", x / base),
+            _ => "n/a".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {v} | {} | {rel} |",
+            t.map_or("n/a".into(), |x| format!("{:.2} M", x / 1e6))
+        );
+    }
+}
+
+fn write_memory(md: &mut String, memory: &[MemoryRow]) {
+    let _ = writeln!(md, "\n## Memory\n");
+    let _ = writeln!(
+        md,
+        "Child processes, median of three (by final RSS). Start: RSS before the workload. Final: RSS after \
+         everything is freed and then 300 ms of light allocation on the main thread (small pairs of several \
+         sizes every 10 ms), except idle-after-burst, which ends with a second of no allocator calls at all. \
+         Purge delay: the default 100 ms.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| workload | allocator | start RSS (MiB) | peak RSS (MiB) | final RSS (MiB) | peak vs system |"
+    );
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
+    for (w, a, (start, peak, fin)) in memory {
+        let system_peak = memory
+            .iter()
+            .find(|(w2, a2, _)| w2 == w && a2 == "system")
+            .map_or(0, |m| m.2 .1);
+        let _ = writeln!(
+            md,
+            "| {w} | {a} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            *start as f64 / 1024.0,
+            *peak as f64 / 1024.0,
+            *fin as f64 / 1024.0,
+            *peak as f64 / system_peak.max(1) as f64
+        );
+    }
+}
+
+/// A horizontal grouped bar chart of throughput relative to mimalloc.
+pub(crate) fn svg(rows: &[(String, [f64; 3])]) -> String {
+    let colors = ["#d62728", "#1f77b4", "#7f7f7f"];
+    let (left, bar, gap, width) = (230.0, 9.0, 10.0, 420.0);
+    let max = rows.iter().flat_map(|r| r.1).fold(1.0f64, f64::max).min(8.0);
+    let height = 60.0 + rows.len() as f64 * (3.0 * bar + gap);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="11">"#,
+        left + width + 60.0
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="16" font-size="13">Throughput relative to mimalloc (longer is faster)</text>"#
+    );
+    for (i, name) in NAMES.iter().enumerate() {
+        let x = 10.0 + i as f64 * 120.0;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{x}" y="26" width="10" height="10" fill="{}"/><text x="{}" y="35">{name}</text>"#,
+            colors[i],
+            x + 14.0
+        );
+    }
+    let x1 = left + width / max;
+    let _ = writeln!(
+        s,
+        r#"<line x1="{x1}" y1="44" x2="{x1}" y2="{}" stroke="black" stroke-dasharray="3,3"/>"#,
+        height - 8.0
+    );
+    for (k, (label, vals)) in rows.iter().enumerate() {
+        let y = 50.0 + k as f64 * (3.0 * bar + gap);
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{label}</text>"#,
+            left - 6.0,
+            y + 1.5 * bar + 4.0
+        );
+        for (i, v) in vals.iter().enumerate() {
+            let w = (v.min(max) / max) * width;
+            let _ = writeln!(
+                s,
+                r#"<rect x="{left}" y="{}" width="{w:.1}" height="{}" fill="{}"/><text x="{}" y="{}" font-size="9">{v:.2}</text>"#,
+                y + i as f64 * bar,
+                bar - 1.0,
+                colors[i],
+                left + w + 3.0,
+                y + i as f64 * bar + bar - 2.0
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
