@@ -1,7 +1,7 @@
 /* midl-alloc: the C interface.
  *
  * Link with -lmidl_alloc (target/<profile>/libmidl_alloc.so or .a).
- * Contract (see README.md): blocks are 16-byte aligned for sizes >= 16 and
+ * Contract (see docs/CONTRACT.md): blocks are 16-byte aligned for sizes >= 16 and
  * 8-byte aligned below; a size of 0 gives a distinct, freeable block; NULL is
  * returned when memory cannot be supplied (never an abort); freeing NULL does
  * nothing; any thread may free any block, also after the allocating thread

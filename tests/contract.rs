@@ -1,4 +1,4 @@
-//! The SPEC.md contract of MIDL_user_allocate / MIDL_user_free, from Rust.
+//! The contract (docs/CONTRACT.md) of MIDL_user_allocate / MIDL_user_free, from Rust.
 
 use midl_alloc::{midl_alloc_usable_size, midl_user_allocate, midl_user_free, MIDL_user_allocate, MIDL_user_free};
 use std::collections::HashSet;

@@ -1,4 +1,4 @@
-/* The SPEC.md contract, checked from C against include/midl_alloc.h and the
+/* The contract of docs/CONTRACT.md, checked from C against include/midl_alloc.h and the
  * shared library. Exits non-zero with a message on the first failure. */
 #include "midl_alloc.h"
 #include "check.h"

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Writes the README's headline results, between the markers
+<!-- headline:begin --> and <!-- headline:end -->, from the committed
+results/compare.md (written by `cargo bench --bench compare`) and
+results/instructions.md (written by scripts/instructions.sh). The README
+never carries figures of its own: rerun this after either file changes.
+
+  python3 scripts/headline.py           rewrite README.md
+  python3 scripts/headline.py --check   exit 1 if README.md is not up to date (CI)
+"""
+import os
+import re
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+BEGIN, END = "<!-- headline:begin -->", "<!-- headline:end -->"
+
+# (section of compare.md, row label prefix, what the README calls it)
+THROUGHPUT = [
+    ("The allocator's share of a marshalling call", "marshalling path (call)",
+     "marshalling call, the allocator's share (calls-only baseline subtracted)"),
+    ("Throughput", "marshalling path (call)", "marshalling call, whole"),
+    ("Throughput", "alloc+free 16 B", "allocate+free pair, 16 B"),
+    ("Throughput", "alloc+free 4096 B", "allocate+free pair, 4 KiB"),
+    ("Throughput", "producer/consumer", "producer/consumer, every free remote"),
+    ("Throughput", "server in miniature", "server in miniature, 4 threads"),
+    ("Throughput", "thread churn, Larson", "thread churn, Larson-style"),
+]
+MEMORY = [("mixed-churn", "steady mixed-size churn"), ("phase-shift", "size-phase shift")]
+
+
+def table_rows(text, section):
+    """The rows (lists of cells) of the first table under `## section`."""
+    m = re.search(r"^## " + re.escape(section) + r"\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    if not m:
+        sys.exit(f"results/compare.md has no section {section!r}")
+    rows = []
+    for line in m.group(1).splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows[1:]  # without the header
+
+
+def find(rows, prefix):
+    for r in rows:
+        if r[0].startswith(prefix):
+            return r
+    sys.exit(f"results/compare.md has no row {prefix!r}")
+
+
+def headline():
+    compare = open(os.path.join(ROOT, "results", "compare.md")).read()
+    instructions = open(os.path.join(ROOT, "results", "instructions.md")).read()
+    out = [
+        "Ratios are midl-alloc's speed over the other's, measured in one run (above 1: midl-alloc "
+        "is faster; the marshalling and threaded rows are paired round by round); from "
+        "`results/compare.md` (`cargo bench --bench compare`), copied here by "
+        "`python3 scripts/headline.py`.",
+        "",
+        "| workload | vs mimalloc | vs glibc |",
+        "|---|---:|---:|",
+    ]
+    for section, prefix, name in THROUGHPUT:
+        r = find(table_rows(compare, section), prefix)
+        out.append(f"| {name} | {r[-2]} | {r[-1]} |")
+    out += ["", "| memory workload: peak RSS relative to glibc | midl-alloc | mimalloc |", "|---|---:|---:|"]
+    mem = table_rows(compare, "Memory")
+    for key, name in MEMORY:
+        peaks = {r[1]: r[-1] for r in mem if r[0].startswith(key)}
+        out.append(f"| {name} | {peaks['midl-alloc']} | {peaks['mimalloc']} |")
+    rows = table_rows(instructions, "From C, through shared libraries")
+    r16 = find(rows, "16")
+    out += [
+        "",
+        f"Instructions per 16-byte allocate+free pair from C (callgrind, `results/instructions.md`, "
+        f"`scripts/instructions.sh`): midl-alloc {r16[1]}, mimalloc {r16[2]}, glibc {r16[3]}.",
+    ]
+    return "\n".join(out)
+
+
+def main():
+    path = os.path.join(ROOT, "README.md")
+    readme = open(path).read()
+    if BEGIN not in readme or END not in readme:
+        sys.exit(f"README.md lacks the markers {BEGIN} / {END}")
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    new = head + BEGIN + "\n" + headline() + "\n" + END + tail
+    if "--check" in sys.argv:
+        if new != readme:
+            print("README.md's headline results differ from results/: run python3 scripts/headline.py")
+            return 1
+        print("README.md's headline results match results/")
+        return 0
+    open(path, "w").write(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
