@@ -4,7 +4,6 @@
 //! runs, as ordinary instances, never as the global allocator. Allocation
 //! and free go through the entry points the C exports use
 //! (`mem::alloc`), with the model thread's heap as their [`HeapSource`].
-#![allow(missing_docs)]
 
 use crate::base::fault::ACTIVE;
 use crate::ds::config::DEFAULT_PURGE_DELAY_MS;
