@@ -1,9 +1,6 @@
-//! One interface, and the allocators behind it: midl-alloc, mimalloc, the
-//! system allocator, and the calls-only baseline.
+//! One interface, three allocators.
 
 use super::*;
-
-// One interface, three allocators.
 
 pub(crate) trait Allocator: Copy + Send + Sync + 'static {
     const NAME: &'static str;

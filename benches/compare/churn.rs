@@ -1,10 +1,8 @@
-//! Workload 5: thread churn, Larson-style.
+//! Workload 5: thread churn, Larson-style. Short-lived threads replace random
+//! slots of a shared array, freeing blocks that other (often exited) threads
+//! allocated.
 
 use super::*;
-
-// Workload 5: thread churn, Larson-style. Short-lived threads replace random
-// slots of a shared array, freeing blocks that other (often exited) threads
-// allocated.
 
 pub(crate) const SLOTS: usize = 1024;
 pub(crate) const CHURN_THREADS: usize = 4;

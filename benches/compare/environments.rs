@@ -1,9 +1,7 @@
-//! Workload 1b: one call's parameters in a per-call environment.
+//! Workload 1b: one call's parameters in a per-call environment released at
+//! once, against the same call freed block by block.
 
 use super::*;
-
-// Workload 1b: one call's parameters in a per-call environment released at
-// once, against the same call freed block by block.
 
 /// Allocates every parameter of `call` with `alloc` and writes it.
 pub(crate) fn fill_call(call: &Call, mut alloc: impl FnMut(usize) -> *mut u8, live: &mut Vec<*mut u8>) {
@@ -14,15 +12,8 @@ pub(crate) fn fill_call(call: &Call, mut alloc: impl FnMut(usize) -> *mut u8, li
         unsafe { std::ptr::write_bytes(p, 0xA5, size) };
         live.push(p);
     };
-    take(64);
-    for &s in &call.strings {
-        take(s);
-    }
-    if let Some(n) = call.array {
-        take(n);
-    }
-    for &r in &call.referents {
-        take(r);
+    for size in call.sizes() {
+        take(size);
     }
 }
 

@@ -2,13 +2,23 @@
 
 use super::*;
 
-// Workload 1: the hot marshalling path.
-
 /// The parameters of one unmarshalled call.
 pub(crate) struct Call {
     pub(crate) strings: Vec<usize>,
     pub(crate) array: Option<usize>,
     pub(crate) referents: [usize; 4],
+}
+
+impl Call {
+    /// The sizes of the call's parameters in traversal order (a 64-byte
+    /// struct, its strings, its array, its referents), before the NDR
+    /// wrapper's rounding.
+    pub(crate) fn sizes(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::once(64)
+            .chain(self.strings.iter().copied())
+            .chain(self.array)
+            .chain(self.referents.iter().copied())
+    }
 }
 
 pub(crate) fn calls() -> Vec<Call> {
@@ -41,15 +51,8 @@ pub(crate) fn marshal_call_with<A: Allocator>(a: A, call: &Call, live: &mut Vec<
         }
         live.push(black_box(p));
     };
-    take(64);
-    for &s in &call.strings {
-        take(s);
-    }
-    if let Some(n) = call.array {
-        take(n);
-    }
-    for &r in &call.referents {
-        take(r);
+    for size in call.sizes() {
+        take(size);
     }
     for p in live.drain(..) {
         // SAFETY: allocated above, freed once.

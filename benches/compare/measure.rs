@@ -1,9 +1,6 @@
-//! Measurement: interleaved rounds and their paired ratios, and
-//! criterion's estimates.
+//! Results.
 
 use super::*;
-
-// Results.
 
 pub(crate) struct Row {
     pub(crate) group: String,

@@ -1,8 +1,6 @@
-//! Memory workloads, in child processes: start, peak and final RSS.
+//! Memory, in child processes: peak RSS (VmHWM) and final RSS (VmRSS).
 
 use super::*;
-
-// Memory, in child processes: peak RSS (VmHWM) and final RSS (VmRSS).
 
 pub(crate) fn status_kb(field: &str) -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();

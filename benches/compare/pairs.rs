@@ -2,8 +2,6 @@
 
 use super::*;
 
-// Workload 2: allocate+free pairs of one size.
-
 pub(crate) const PAIR_SIZES: [usize; 9] = [16, 64, 256, 1024, 4096, 16384, 65536, 256 << 10, 1 << 20];
 
 pub(crate) fn bench_pair<A: Allocator>(

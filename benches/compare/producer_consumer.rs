@@ -2,8 +2,6 @@
 
 use super::*;
 
-// Workload 3: producer/consumer (every free is remote).
-
 pub(crate) const BATCH: usize = 64;
 
 pub(crate) fn producer_consumer<A: Allocator>(a: A, items: u64) -> Duration {

@@ -1,10 +1,8 @@
-//! Workload 4: a server in miniature.
+//! Workload 4: a server in miniature. A receive thread allocates request
+//! buffers; two workers unmarshal (allocate, write and free parameters), free
+//! the request and allocate a reply; a send thread frees the replies.
 
 use super::*;
-
-// Workload 4: a server in miniature. A receive thread allocates request
-// buffers; two workers unmarshal (allocate, write and free parameters), free
-// the request and allocate a reply; a send thread frees the replies.
 
 pub(crate) fn server<A: Allocator>(a: A, requests: u64) -> Duration {
     let (req_tx, req_rx) = channel::bounded::<(usize, usize)>(256);

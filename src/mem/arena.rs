@@ -109,9 +109,7 @@ impl Arena {
         // (and its state) to whichever heap takes it.
         unsafe {
             if self.empty_len.load(Ordering::Relaxed) >= EMPTY_POOL_MAX {
-                Segment::forget_decommitted(seg);
-                check::segment_unmapped(seg);
-                os::unmap(seg.cast(), (*seg).map_size);
+                unmap_segment(seg);
                 return;
             }
             self.empty_len.fetch_add(1, Ordering::Relaxed);
@@ -217,15 +215,13 @@ impl Arena {
                     in_use |= (*page).local(|l| l.in_use && l.used() > 0);
                 }
                 leaked += in_use as usize;
-                Segment::forget_decommitted(seg);
-                os::unmap(seg.cast(), (*seg).map_size);
+                unmap_segment(seg);
                 seg = next;
             }
             let mut seg = self.empty.take_all();
             while !seg.is_null() {
                 let next = Segment::next(seg);
-                Segment::forget_decommitted(seg);
-                os::unmap(seg.cast(), (*seg).map_size);
+                unmap_segment(seg);
                 seg = next;
             }
             let mut heap = self.heaps.take_all();
@@ -236,5 +232,19 @@ impl Arena {
             }
         }
         leaked
+    }
+}
+
+/// Unmaps a small or medium segment no heap owns any more, forgetting its
+/// given-back bytes and (checked mode) its record first.
+///
+/// # Safety
+/// The caller owns `seg`, and nothing refers to it again.
+unsafe fn unmap_segment(seg: *mut Segment) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        Segment::forget_decommitted(seg);
+        check::segment_unmapped(seg);
+        os::unmap(seg.cast(), (*seg).map_size);
     }
 }

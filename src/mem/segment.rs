@@ -87,6 +87,21 @@ pub(crate) struct SegmentLocal {
     pub(crate) sparse_mask: u64,
 }
 
+impl SegmentLocal {
+    /// The state of a segment that is set up anew, with free pages `free_mask`.
+    const fn new(free_mask: u64) -> SegmentLocal {
+        SegmentLocal {
+            free_mask,
+            used_pages: 0,
+            decommitted: 0,
+            prev: ptr::null_mut(),
+            next: ptr::null_mut(),
+            emptied_at: 0,
+            sparse_mask: 0,
+        }
+    }
+}
+
 #[repr(C)]
 pub(crate) struct Segment {
     /// Always null: read as the `owner` of descriptor slot 0 (see the
@@ -259,16 +274,8 @@ impl Segment {
                 page_count: count,
                 map_size: SEGMENT_SIZE,
                 large_usable: 0,
-                local: UnsafeCell::new(SegmentLocal {
-                    // pages 1..count
-                    free_mask: (u64::MAX >> (64 - count)) & !1,
-                    used_pages: 0,
-                    prev: ptr::null_mut(),
-                    next: ptr::null_mut(),
-                    emptied_at: 0,
-                    decommitted: 0,
-                    sparse_mask: 0,
-                }),
+                // pages 1..count
+                local: UnsafeCell::new(SegmentLocal::new((u64::MAX >> (64 - count)) & !1)),
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
                 check_map: AtomicPtr::new(check_map),
             });
@@ -306,15 +313,7 @@ impl Segment {
                 page_count: 0,
                 map_size,
                 large_usable: usable,
-                local: UnsafeCell::new(SegmentLocal {
-                    free_mask: 0,
-                    used_pages: 0,
-                    prev: ptr::null_mut(),
-                    next: ptr::null_mut(),
-                    emptied_at: 0,
-                    decommitted: 0,
-                    sparse_mask: 0,
-                }),
+                local: UnsafeCell::new(SegmentLocal::new(0)),
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
                 check_map: AtomicPtr::new(ptr::null_mut()),
             });
