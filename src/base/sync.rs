@@ -76,6 +76,16 @@ pub(crate) use no_unwind_fn;
 
 pub(crate) use core::sync::atomic::Ordering;
 
+/// One step of a bounded wait for another thread: a spin-loop hint (under
+/// loom, a yield, which loom requires of every spin loop).
+#[inline]
+pub(crate) fn spin_wait() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
 /// Whether `atomic` holds `value`, read Relaxed. On x86-64 (outside loom)
 /// the load is folded into the compare: one instruction on the free fast
 /// path fewer, since LLVM does not fold an atomic load into an arithmetic

@@ -48,6 +48,11 @@ impl Linked for PooledHeap {
 /// Process-wide state shared by all heaps (see the module docs).
 pub(crate) struct Arena {
     pub(crate) abandoned: AtomicStack<Segment>,
+    /// Threads holding the abandoned list to sort it (see
+    /// `Heap::adopt_for`): while one does, the list looks empty to the
+    /// others, which wait for it rather than map a fresh segment. A hint,
+    /// not a protocol: the list's own orderings carry the segments.
+    pub(crate) sorting: AtomicUsize,
     heaps: AtomicStack<PooledHeap>,
     heaps_len: AtomicUsize,
     empty: AtomicStack<Segment>,
@@ -59,6 +64,7 @@ impl Arena {
         pub(crate) fn new() -> Self {
             Arena {
                 abandoned: AtomicStack::new(),
+                sorting: AtomicUsize::new(0),
                 heaps: AtomicStack::new(),
                 heaps_len: AtomicUsize::new(0),
                 empty: AtomicStack::new(),

@@ -431,6 +431,45 @@ impl Segment {
         released
     }
 
+    /// Whether every block `seg`'s pages handed out has come back (is on a
+    /// remote list, or on no page at all): adopting the segment then
+    /// releases it. A hint while other threads push remote frees, which
+    /// only ever make it true.
+    ///
+    /// # Safety
+    /// The calling thread owns `seg` (a small or medium segment).
+    pub(crate) unsafe fn all_blocks_back(seg: *mut Segment) -> bool {
+        // SAFETY: owner-only access to the pages' tallies; the remote
+        // counts are atomics.
+        unsafe {
+            (1..(*seg).page_count as usize).all(|i| {
+                let page = Segment::page(seg, i);
+                (*page).local(|l| !l.in_use || l.used() == (*page).thread_free.count_hint())
+            })
+        }
+    }
+
+    /// Whether `seg` can serve a block of `class` without a fresh segment: a
+    /// free page, if it is of `kind` (the kind serving `class`), or a page
+    /// of `class` with room or with blocks on its remote list.
+    ///
+    /// # Safety
+    /// The calling thread owns `seg` (a small or medium segment).
+    pub(crate) unsafe fn has_room_for(seg: *mut Segment, kind: SegmentKind, class: usize) -> bool {
+        // SAFETY: as for `all_blocks_back`.
+        unsafe {
+            if (*seg).kind == kind && Segment::local(seg, |l| l.free_mask != 0) {
+                return true;
+            }
+            (1..(*seg).page_count as usize).any(|i| {
+                let page = Segment::page(seg, i);
+                (*page).local(|l| l.in_use && l.class as usize == class && l.has_room())
+                    || ((*page).local(|l| l.in_use && l.class as usize == class)
+                        && !(*page).thread_free.is_empty_hint())
+            })
+        }
+    }
+
     /// Retained bytes of the free pages of `seg` (see `PageLocal::retained`).
     ///
     /// # Safety

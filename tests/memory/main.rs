@@ -17,6 +17,7 @@ mod remote_burst;
 mod return_to_os;
 mod sparse;
 mod sparse_remote;
+mod thread_churn;
 
 use std::process::Command;
 use std::sync::Mutex;
@@ -79,4 +80,5 @@ cases! {
     return_to_os::memory_freed_after_the_owner_exited_goes_back_to_the_os,
     sparse::sparse_pages_give_back_free_os_pages_and_keep_every_block,
     sparse_remote::pages_left_sparse_by_remote_frees_give_back_free_os_pages,
+    thread_churn::address_space_stays_bounded_under_thread_churn,
 }

@@ -75,7 +75,7 @@ impl Heap {
                     continue;
                 }
                 // 4. segments abandoned by exited threads.
-                if Heap::adopt(heap, now) {
+                if Heap::adopt_for(heap, class, now) {
                     continue;
                 }
                 // 5. a fresh page.
@@ -202,11 +202,7 @@ impl Heap {
     /// `class < NUM_CLASSES`.
     pub(super) unsafe fn new_page(heap: *mut Heap, class: usize) -> *mut Page {
         let bs = block_size(class);
-        let kind = if bs <= SMALL_PAGE_BLOCK_MAX {
-            SegmentKind::Small
-        } else {
-            SegmentKind::Medium
-        };
+        let kind = kind_of(class);
         // SAFETY: segments reached belong to `heap`.
         unsafe {
             let seg = Heap::segment_with_free_page(heap, kind);
@@ -230,5 +226,14 @@ impl Heap {
             }
             page
         }
+    }
+}
+
+/// The kind of segment whose pages serve `class`.
+pub(super) fn kind_of(class: usize) -> SegmentKind {
+    if block_size(class) <= SMALL_PAGE_BLOCK_MAX {
+        SegmentKind::Small
+    } else {
+        SegmentKind::Medium
     }
 }
