@@ -431,42 +431,43 @@ impl Segment {
         released
     }
 
-    /// Whether every block `seg`'s pages handed out has come back (is on a
-    /// remote list, or on no page at all): adopting the segment then
-    /// releases it. A hint while other threads push remote frees, which
-    /// only ever make it true.
+    /// The descriptors of the pages of `seg` that are not free (set up for
+    /// a class), read off the free mask, so a walk touches only their
+    /// descriptors' lines.
     ///
     /// # Safety
     /// The calling thread owns `seg` (a small or medium segment).
-    pub(crate) unsafe fn all_blocks_back(seg: *mut Segment) -> bool {
+    unsafe fn pages_in_use(seg: *mut Segment) -> impl Iterator<Item = *mut Page> {
+        // SAFETY: owner-only access; page_count is immutable.
+        let (count, free) = unsafe { ((*seg).page_count, Segment::local(seg, |l| l.free_mask)) };
+        let pages = (u64::MAX >> (64 - count)) & !1;
+        // SAFETY: every index is of a page of the segment (1..count).
+        ones(pages & !free).map(move |i| unsafe { Segment::page(seg, i) })
+    }
+
+    /// For adopting `seg`, abandoned, for a block of `class` (served by
+    /// segments of `kind`): how many blocks its pages have out (0: every
+    /// block came back, so adopting it releases it; a lower bound while
+    /// other threads push remote frees), and whether it can serve the
+    /// block without a fresh segment (a free page, if it is of `kind`, or
+    /// a page of `class` with room or with blocks on its remote list).
+    ///
+    /// # Safety
+    /// The calling thread owns `seg` (a small or medium segment).
+    pub(crate) unsafe fn survey(seg: *mut Segment, kind: SegmentKind, class: usize) -> (u32, bool) {
         // SAFETY: owner-only access to the pages' tallies; the remote
         // counts are atomics.
         unsafe {
-            (1..(*seg).page_count as usize).all(|i| {
-                let page = Segment::page(seg, i);
-                (*page).local(|l| !l.in_use || l.used() == (*page).thread_free.count_hint())
-            })
-        }
-    }
-
-    /// Whether `seg` can serve a block of `class` without a fresh segment: a
-    /// free page, if it is of `kind` (the kind serving `class`), or a page
-    /// of `class` with room or with blocks on its remote list.
-    ///
-    /// # Safety
-    /// The calling thread owns `seg` (a small or medium segment).
-    pub(crate) unsafe fn has_room_for(seg: *mut Segment, kind: SegmentKind, class: usize) -> bool {
-        // SAFETY: as for `all_blocks_back`.
-        unsafe {
-            if (*seg).kind == kind && Segment::local(seg, |l| l.free_mask != 0) {
-                return true;
+            let mut room = (*seg).kind == kind && Segment::local(seg, |l| l.free_mask != 0);
+            let mut live = 0;
+            for page in Segment::pages_in_use(seg) {
+                let remote = (*page).thread_free.count_hint();
+                let (used, mine, has_room) =
+                    (*page).local(|l| (l.used(), l.in_use && l.class as usize == class, l.has_room()));
+                live += used.saturating_sub(remote);
+                room |= mine && (has_room || remote != 0);
             }
-            (1..(*seg).page_count as usize).any(|i| {
-                let page = Segment::page(seg, i);
-                (*page).local(|l| l.in_use && l.class as usize == class && l.has_room())
-                    || ((*page).local(|l| l.in_use && l.class as usize == class)
-                        && !(*page).thread_free.is_empty_hint())
-            })
+            (live, room)
         }
     }
 

@@ -77,6 +77,13 @@ pub(crate) fn now_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
+/// Gives the rest of the calling thread's time slice to other threads
+/// (`sched_yield`).
+pub(crate) fn yield_now() {
+    // SAFETY: sched_yield has no preconditions.
+    unsafe { libc::sched_yield() };
+}
+
 /// 64 random bits from the kernel, None when `getrandom` is unavailable.
 pub(crate) fn random_u64() -> Option<u64> {
     let mut v = 0u64;

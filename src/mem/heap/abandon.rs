@@ -6,11 +6,15 @@
 
 use super::find;
 use super::*;
-use crate::base::sync::{spin_wait, Ordering};
+use crate::base::sync::{spin_wait, Ordering, MODEL_CHECKING};
+use crate::pal;
 
-/// Most spins [`Heap::wait_for_abandoned`] waits for a thread sorting the
-/// abandoned list (far longer than a sort of a few dozen segments takes).
+/// How long [`Heap::wait_for_abandoned`] waits for a thread sorting the
+/// abandoned list: this many spins (far longer than a sort of a few dozen
+/// segments takes), then as many yields of the time slice as
+/// `SORT_WAIT_YIELDS` (the sorting thread may have been preempted).
 const SORT_WAIT_SPINS: u32 = 1 << 14;
+const SORT_WAIT_YIELDS: u32 = 64;
 
 impl Heap {
     /// Adopts every abandoned segment. Returns whether there were any.
@@ -40,15 +44,14 @@ impl Heap {
 
     /// Adopts abandoned segments for an allocation of `class` that found
     /// no room in the heap: every segment whose blocks have all come back
-    /// (so adopting it releases it), and segments in list order until the
-    /// heap has room for `class` (a queued page of the class, or a free
-    /// page in a segment of its kind). The others go back on the list, for
-    /// the threads starting alongside this one: a thread that adopted the
-    /// whole list left the others none, so each mapped a fresh segment,
-    /// left its block there at exit, and under thread churn the abandoned
-    /// segments (and the address space) grew with the number of threads
-    /// that had lived, not with the blocks still live. Returns whether it
-    /// adopted any.
+    /// (so adopting it releases it), and of those that can serve `class`
+    /// (see `Segment::survey`) the one with the most blocks out. The
+    /// others go back on the list at once, for the threads starting
+    /// alongside this one: a thread that adopted the whole list left the
+    /// others none, so each mapped a fresh segment, left its block there at
+    /// exit, and under thread churn the abandoned segments (and the address
+    /// space) grew with the number of threads that had lived, not with the
+    /// blocks still live. Returns whether it adopted any.
     ///
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread;
@@ -67,19 +70,29 @@ impl Heap {
             let kind = find::kind_of(class);
             let mut take = Chain::EMPTY;
             let mut keep = Chain::EMPTY;
-            let mut room = false;
+            // Of the segments with room, the one with the most blocks out,
+            // so blocks gather in few segments and the others drain and are
+            // released (taking the first, the last abandoned, spread the
+            // live blocks of a churn over every segment it ever made).
+            let (mut best, mut best_live) = (ptr::null_mut::<Segment>(), 0);
             let mut seg = (*arena).abandoned.take_all();
             while !seg.is_null() {
                 let next = Segment::next(seg);
-                if Segment::all_blocks_back(seg) {
+                let (live, room) = Segment::survey(seg, kind, class);
+                if live == 0 {
                     take.push(seg);
-                } else if !room && Segment::has_room_for(seg, kind, class) {
-                    take.push(seg);
-                    room = true;
+                } else if room && (best.is_null() || live > best_live) {
+                    if !best.is_null() {
+                        keep.push(best);
+                    }
+                    (best, best_live) = (seg, live);
                 } else {
                     keep.push(seg);
                 }
                 seg = next;
+            }
+            if !best.is_null() {
+                take.push(best);
             }
             if let Some((first, last)) = keep.ends() {
                 (*arena).abandoned.push_chain(first, last);
@@ -97,8 +110,8 @@ impl Heap {
         }
     }
 
-    /// Whether the abandoned list holds segments, waiting (a bounded spin)
-    /// while another thread holds the list to sort it: a thread that found
+    /// Whether the abandoned list holds segments, waiting (a bounded spin,
+    /// then yields) while another thread holds the list to sort it: a thread that found
     /// it empty then would map a fresh segment while segments with room are
     /// about to come back. Measured on the thread-churn test
     /// (`tests/memory/thread_churn.rs`): without the wait, a debug build
@@ -109,14 +122,18 @@ impl Heap {
     unsafe fn wait_for_abandoned(arena: *const Arena) -> bool {
         // SAFETY: the arena is live (caller's contract).
         unsafe {
-            for _ in 0..SORT_WAIT_SPINS {
+            for i in 0..SORT_WAIT_SPINS + SORT_WAIT_YIELDS {
                 if !(*arena).abandoned.is_empty_hint() {
                     return true;
                 }
                 if (*arena).sorting.load(Ordering::Relaxed) == 0 {
                     return false;
                 }
-                spin_wait();
+                if i < SORT_WAIT_SPINS || MODEL_CHECKING {
+                    spin_wait();
+                } else {
+                    pal::yield_now();
+                }
             }
             !(*arena).abandoned.is_empty_hint()
         }
