@@ -153,7 +153,7 @@ impl Heap {
         unsafe {
             if (*heap).state.carved >= PURGE_AFTER_CARVED {
                 Heap::purge_free_blocks(heap);
-                Heap::purge_sparse(heap, page);
+                Heap::purge_sparse(heap, Some((*page).local(|l| l.class as usize)));
             }
             (*heap).state.carved += (*page).extend();
         }
