@@ -23,10 +23,15 @@ THROUGHPUT = [
     ("Throughput", "alloc+free 16 B", "allocate+free pair, 16 B"),
     ("Throughput", "alloc+free 4096 B", "allocate+free pair, 4 KiB"),
     ("Throughput", "producer/consumer", "producer/consumer, every free remote"),
+    ("Throughput", "64 B blocks streamed", "64 B blocks streamed to another thread"),
     ("Throughput", "server in miniature", "server in miniature, 4 threads"),
     ("Throughput", "thread churn, Larson", "thread churn, Larson-style"),
 ]
-MEMORY = [("mixed-churn", "steady mixed-size churn"), ("phase-shift", "size-phase shift")]
+MEMORY = [
+    ("mixed-churn", "steady mixed-size churn"),
+    ("phase-shift", "size-phase shift"),
+    ("thread-churn", "thread churn (one live block per thread lifetime)"),
+]
 
 
 def table_rows(text, section):

@@ -7,9 +7,9 @@
 //! `cargo bench --bench compare -- --test` runs each workload once (smoke).
 //!
 //! Files: `allocators` (the one interface), a file per workload
-//! (`marshal`, `environments`, `pairs`, `producer_consumer`, `server`,
-//! `churn`, `memory`), `measure` (interleaved rounds), `report` (the
-//! results files), and this one, which runs them.
+//! (`marshal`, `environments`, `pairs`, `producer_consumer`,
+//! `remote_stream`, `server`, `churn`, `memory`), `measure` (interleaved
+//! rounds), `report` (the results files), and this one, which runs them.
 
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use crossbeam::channel;
@@ -37,6 +37,7 @@ mod measure;
 mod memory;
 mod pairs;
 mod producer_consumer;
+mod remote_stream;
 mod report;
 mod server;
 use allocators::*;
@@ -47,6 +48,7 @@ use measure::*;
 use memory::*;
 use pairs::*;
 use producer_consumer::*;
+use remote_stream::*;
 use report::*;
 use server::*;
 
@@ -212,6 +214,13 @@ impl Run {
             "producer/consumer (remote free)",
             "blocks",
             producer_consumer,
+            2_000_000
+        );
+        threaded!(
+            "remote_stream",
+            "64 B blocks streamed to another thread (block)",
+            "blocks",
+            remote_stream,
             2_000_000
         );
         threaded!("server", "server in miniature (request)", "requests", server, 200_000);

@@ -2,8 +2,9 @@
 
 use super::*;
 
-/// One memory measurement: workload label, allocator, (start, peak, final) KiB.
-pub(crate) type MemoryRow = (String, String, (u64, u64, u64));
+/// One memory measurement: workload label, allocator, [start, peak, final]
+/// RSS and peak address space in KiB.
+pub(crate) type MemoryRow = (String, String, [u64; 4]);
 
 pub(crate) fn write_results(rows: &[Row], memory: &[MemoryRow]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
@@ -29,7 +30,7 @@ fn write_header(md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "The marshalling and threaded rows (producer/consumer, server, Larson) are instead the median of \
+        "The marshalling and threaded rows (producer/consumer, the 64 B stream, server, Larson) are instead the median of \
          {INTERLEAVED_ROUNDS} rounds that each run every allocator once on the same work, in turn, and their ratios \
          the median of each round's ratio: run apart, as criterion runs them, their rates swing with the machine's \
          scheduling and load more than they differ between allocators.  "
@@ -152,24 +153,26 @@ fn write_memory(md: &mut String, memory: &[MemoryRow]) {
         "Child processes, median of three (by final RSS). Start: RSS before the workload. Final: RSS after \
          everything is freed and then 300 ms of light allocation on the main thread (small pairs of several \
          sizes every 10 ms), except idle-after-burst, which ends with a second of no allocator calls at all. \
-         Purge delay: the default 100 ms.\n"
+         Peak address space: the process's VmPeak, everything it ever had mapped at once (the benchmark \
+         binary's own share included). Purge delay: the default 100 ms.\n"
     );
     let _ = writeln!(
         md,
-        "| workload | allocator | start RSS (MiB) | peak RSS (MiB) | final RSS (MiB) | peak vs system |"
+        "| workload | allocator | start RSS (MiB) | peak RSS (MiB) | final RSS (MiB) | peak address space (MiB) | peak vs system |"
     );
-    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
-    for (w, a, (start, peak, fin)) in memory {
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|");
+    for (w, a, [start, peak, fin, space]) in memory {
         let system_peak = memory
             .iter()
             .find(|(w2, a2, _)| w2 == w && a2 == "system")
-            .map_or(0, |m| m.2 .1);
+            .map_or(0, |m| m.2[1]);
         let _ = writeln!(
             md,
-            "| {w} | {a} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            "| {w} | {a} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} |",
             *start as f64 / 1024.0,
             *peak as f64 / 1024.0,
             *fin as f64 / 1024.0,
+            *space as f64 / 1024.0,
             *peak as f64 / system_peak.max(1) as f64
         );
     }
