@@ -4,9 +4,10 @@ use super::*;
 
 pub(crate) const BATCH: usize = 64;
 
-pub(crate) fn producer_consumer<A: Allocator>(a: A, items: u64) -> Duration {
+/// A consumer thread that frees every block of every batch sent to it;
+/// the returned sender feeds it and the handle joins it.
+pub(crate) fn consumer<A: Allocator>(a: A) -> (channel::Sender<Vec<usize>>, std::thread::JoinHandle<()>) {
     let (tx, rx) = channel::bounded::<Vec<usize>>(16);
-    let start = Instant::now();
     let consumer = std::thread::spawn(move || {
         for batch in rx {
             for p in batch {
@@ -15,6 +16,12 @@ pub(crate) fn producer_consumer<A: Allocator>(a: A, items: u64) -> Duration {
             }
         }
     });
+    (tx, consumer)
+}
+
+pub(crate) fn producer_consumer<A: Allocator>(a: A, items: u64) -> Duration {
+    let start = Instant::now();
+    let (tx, consumer) = consumer(a);
     let mut rng = Rng(7);
     let mut batch = Vec::with_capacity(BATCH);
     for _ in 0..items {

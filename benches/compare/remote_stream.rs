@@ -9,16 +9,8 @@ use super::*;
 const STREAM_BATCH: usize = 4096;
 
 pub(crate) fn remote_stream<A: Allocator>(a: A, blocks: u64) -> Duration {
-    let (tx, rx) = channel::bounded::<Vec<usize>>(16);
     let start = Instant::now();
-    let consumer = std::thread::spawn(move || {
-        for batch in rx {
-            for p in batch {
-                // SAFETY: allocated by the producer, freed once here.
-                unsafe { a.free(p as *mut u8) };
-            }
-        }
-    });
+    let (tx, consumer) = consumer(a);
     let mut left = blocks as usize;
     while left > 0 {
         let n = left.min(STREAM_BATCH);
