@@ -17,6 +17,15 @@
 extern "C" {
 #endif
 
+/* The version of this header; midl_alloc_version() returns the library's,
+ * in the same encoding (major << 16 | minor << 8 | patch). */
+#define MIDL_ALLOC_VERSION_MAJOR 0
+#define MIDL_ALLOC_VERSION_MINOR 1
+#define MIDL_ALLOC_VERSION_PATCH 0
+#define MIDL_ALLOC_VERSION \
+    ((MIDL_ALLOC_VERSION_MAJOR << 16) | (MIDL_ALLOC_VERSION_MINOR << 8) | MIDL_ALLOC_VERSION_PATCH)
+uint32_t midl_alloc_version(void);
+
 void *MIDL_user_allocate(size_t cBytes);
 void  MIDL_user_free(void *pBuffer);
 

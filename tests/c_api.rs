@@ -196,3 +196,35 @@ fn c_override_gives_glibc_semantics_under_ld_preload() {
     let (out, _) = run_c("override", Build::Override, &[]);
     assert!(out.contains("5 checks passed"), "{out}");
 }
+
+/// The header's version macros are the crate's version (so the library's
+/// `midl_alloc_version()`, which `tests/c/contract.c` compares with the
+/// macro, can only match a header of the same release).
+#[test]
+fn header_version_is_the_crate_version() {
+    let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/midl_alloc.h")).unwrap();
+    let macro_value = |name: &str| -> String {
+        header
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
+            .unwrap_or_else(|| panic!("{name} not in the header"))
+            .trim()
+            .to_string()
+    };
+    let version = format!(
+        "{}.{}.{}",
+        macro_value("MIDL_ALLOC_VERSION_MAJOR"),
+        macro_value("MIDL_ALLOC_VERSION_MINOR"),
+        macro_value("MIDL_ALLOC_VERSION_PATCH")
+    );
+    assert_eq!(
+        version,
+        env!("CARGO_PKG_VERSION"),
+        "include/midl_alloc.h against Cargo.toml"
+    );
+    let v = midl_alloc::midl_alloc_version();
+    assert_eq!(
+        format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff),
+        env!("CARGO_PKG_VERSION")
+    );
+}

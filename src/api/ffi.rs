@@ -46,6 +46,27 @@ pub unsafe extern "C" fn midl_user_free(p: *mut c_void) {
     unsafe { MIDL_user_free(p) }
 }
 
+/// `uint32_t midl_alloc_version(void)`: the library's version, `major <<
+/// 16 | minor << 8 | patch`, as the header's `MIDL_ALLOC_VERSION` encodes
+/// the header's (a program can check it runs against the library it was
+/// compiled for).
+#[no_mangle]
+pub extern "C" fn midl_alloc_version() -> u32 {
+    const fn number(s: &str) -> u32 {
+        let digits = s.as_bytes();
+        let (mut i, mut n) = (0, 0);
+        while i < digits.len() {
+            n = n * 10 + (digits[i] - b'0') as u32;
+            i += 1;
+        }
+        n
+    }
+    const VERSION: u32 = number(env!("CARGO_PKG_VERSION_MAJOR")) << 16
+        | number(env!("CARGO_PKG_VERSION_MINOR")) << 8
+        | number(env!("CARGO_PKG_VERSION_PATCH"));
+    VERSION
+}
+
 /// `size_t midl_alloc_usable_size(const void *p)`: bytes usable in a live
 /// block (0 for NULL).
 ///

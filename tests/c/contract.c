@@ -96,6 +96,8 @@ static void test_cross_thread_after_exit(void) {
 }
 
 int main(void) {
+    CHECK(midl_alloc_version() == MIDL_ALLOC_VERSION, "library version %#x, header %#x",
+          (unsigned)midl_alloc_version(), (unsigned)MIDL_ALLOC_VERSION);
     test_alignment_and_sizes();
     test_zero_size();
     test_failures();
