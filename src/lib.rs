@@ -13,6 +13,7 @@
 //! front ends). This file is the public API.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 // Under loom only the layers up to `mem` and the loom handles are built
 // (the process-wide instance needs `static` atomics, which loom's are not),
 // so what serves the front ends alone is unused there.

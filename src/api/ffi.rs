@@ -84,13 +84,21 @@ pub unsafe extern "C" fn midl_alloc_usable_size(p: *const c_void) -> usize {
 /// `struct midl_alloc_stats` (see [`crate::Stats`]).
 #[repr(C)]
 pub struct midl_alloc_stats {
+    /// Bytes mapped from the OS now ([`crate::OsStats::mapped`]).
     pub os_reserved: u64,
+    /// Bytes of that which may be backed ([`crate::OsStats::committed`]).
     pub os_committed: u64,
+    /// Bytes given back to the OS since start ([`crate::OsStats::purged`]).
     pub os_returned: u64,
+    /// Segments left behind by exiting threads, since start.
     pub segments_abandoned: u64,
+    /// Abandoned segments taken over by a live thread, since start.
     pub segments_adopted: u64,
+    /// Rows filled in `classes` (`MIDL_ALLOC_CLASS_ROWS`).
     pub class_count: u32,
+    /// Zero (padding).
     pub reserved_: u32,
+    /// One row per size class, then the large-object row.
     pub classes: [ClassStats; CLASS_ROWS],
 }
 

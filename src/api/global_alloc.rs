@@ -97,10 +97,12 @@ impl Allocation {
         unsafe { alloc::usable_size(self.ptr.as_ptr()) }
     }
 
+    /// The block's first byte.
     pub fn as_ptr(&self) -> *const u8 {
         self.ptr.as_ptr()
     }
 
+    /// The block's first byte, for writing.
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.ptr.as_ptr()
     }

@@ -57,6 +57,7 @@ impl HeapSource for ModelHeap {
 pub struct Arena(RawArena);
 
 impl Arena {
+    /// An arena with nothing abandoned or pooled.
     pub fn new() -> Self {
         Arena(RawArena::new())
     }
@@ -149,6 +150,7 @@ unsafe impl Sync for RemoteList {}
 unsafe impl Send for RemoteList {}
 
 impl RemoteList {
+    /// An empty list.
     pub fn new() -> Self {
         assert!(core::mem::size_of::<Block>() <= NODE_BYTES);
         RemoteList(CountedStack::new())
@@ -201,6 +203,7 @@ unsafe impl Sync for PoolList {}
 unsafe impl Send for PoolList {}
 
 impl PoolList {
+    /// An empty list.
     pub fn new() -> Self {
         assert!(core::mem::size_of::<Block>() <= NODE_BYTES);
         PoolList(AtomicStack::new())
@@ -256,31 +259,41 @@ pub struct RpcCursor(Cursor);
 // SAFETY: a cursor is plain data moved into the thread that uses it.
 unsafe impl Send for RpcCursor {}
 
+/// Each method is the registry's operation of the same name (see
+/// `mem::rpcss::Registry`), on the calling model thread's cursor.
 impl RpcRegistry {
+    /// A registry of `capacity` environment slots, its chunks mapped.
     pub fn new(capacity: u32) -> Self {
         RpcRegistry(Registry::new(capacity, ChunkSource::MAPPINGS).expect("map registry"))
     }
+    /// Creates an environment and attaches `c` to it.
     pub fn enable(&self, c: &mut RpcCursor) -> i32 {
         self.0.enable(&mut c.0)
     }
+    /// Releases `c`'s environment with every block in it.
     pub fn disable(&self, c: &mut RpcCursor) -> i32 {
         self.0.disable(&mut c.0)
     }
+    /// A block of `size` bytes from `c`'s environment.
     pub fn allocate(&self, c: &mut RpcCursor, size: usize) -> Result<*mut u8, i32> {
         self.0.allocate(&mut c.0, size)
     }
+    /// Frees one block of `c`'s environment early.
     pub fn free(&self, c: &mut RpcCursor, p: *mut u8) -> i32 {
         self.0.free(&mut c.0, p)
     }
+    /// Attaches `c` to the environment `handle` (0 detaches).
     pub fn set_thread_handle(&self, c: &mut RpcCursor, handle: u64) -> i32 {
         self.0.set_thread_handle(&mut c.0, handle)
     }
+    /// The handle of `c`'s environment (0: none).
     pub fn thread_handle(&self, c: &RpcCursor) -> u64 {
         self.0.thread_handle(&c.0)
     }
 }
 
 impl RpcCursor {
+    /// A cursor attached to no environment.
     pub fn new() -> Self {
         RpcCursor(Cursor::DETACHED)
     }

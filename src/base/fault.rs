@@ -4,6 +4,7 @@
 //! show that the model catches it; in every other build `injected` is a
 //! constant `false` and the branches that test it compile away.
 
+/// One deliberate fault (a bit of [`ACTIVE`] under loom).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 #[allow(dead_code)]
