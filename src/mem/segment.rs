@@ -87,6 +87,12 @@ pub(crate) struct SegmentLocal {
     pub(crate) sparse_mask: u64,
 }
 
+/// The mask of the pages of a segment of `count` pages that hold blocks:
+/// pages 1..count (page 0 is the header).
+const fn page_mask(count: u32) -> u64 {
+    (u64::MAX >> (64 - count)) & !1
+}
+
 impl SegmentLocal {
     /// The state of a segment that is set up anew, with free pages `free_mask`.
     const fn new(free_mask: u64) -> SegmentLocal {
@@ -274,8 +280,7 @@ impl Segment {
                 page_count: count,
                 map_size: SEGMENT_SIZE,
                 large_usable: 0,
-                // pages 1..count
-                local: UnsafeCell::new(SegmentLocal::new((u64::MAX >> (64 - count)) & !1)),
+                local: UnsafeCell::new(SegmentLocal::new(page_mask(count))),
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
                 check_map: AtomicPtr::new(check_map),
             });
@@ -440,9 +445,8 @@ impl Segment {
     unsafe fn pages_in_use(seg: *mut Segment) -> impl Iterator<Item = *mut Page> {
         // SAFETY: owner-only access; page_count is immutable.
         let (count, free) = unsafe { ((*seg).page_count, Segment::local(seg, |l| l.free_mask)) };
-        let pages = (u64::MAX >> (64 - count)) & !1;
         // SAFETY: every index is of a page of the segment (1..count).
-        ones(pages & !free).map(move |i| unsafe { Segment::page(seg, i) })
+        ones(page_mask(count) & !free).map(move |i| unsafe { Segment::page(seg, i) })
     }
 
     /// For adopting `seg`, abandoned, for a block of `class` (served by

@@ -28,18 +28,28 @@ impl Heap {
             if (*(*heap).state.arena).abandoned.is_empty_hint() {
                 return false;
             }
-            let mut seg = (*(*heap).state.arena).abandoned.take_all();
-            if seg.is_null() {
-                return false;
-            }
+            Heap::adopt_chain(heap, (*(*heap).state.arena).abandoned.take_all(), now)
+        }
+    }
+
+    /// Adopts the chain of segments from `first` (null: none), linked
+    /// through their abandoned-list links. Returns whether there were any.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread;
+    /// the chain was taken from the arena's abandoned list and is on no list.
+    unsafe fn adopt_chain(heap: *mut Heap, first: *mut Segment, now: u64) -> bool {
+        let mut seg = first;
+        // SAFETY: the segments are the caller's (taken from the list).
+        unsafe {
             while !seg.is_null() {
                 let next = Segment::next(seg);
                 Heap::adopt_segment(heap, seg, now);
                 stats::SEGMENTS_ADOPTED.add(1);
                 seg = next;
             }
-            true
         }
+        !first.is_null()
     }
 
     /// Adopts abandoned segments for an allocation of `class` that found
@@ -98,22 +108,14 @@ impl Heap {
                 (*arena).abandoned.push_chain(first, last);
             }
             (*arena).sorting.fetch_sub(1, Ordering::Relaxed);
-            let adopted = take.first;
-            let mut seg = take.first;
-            while !seg.is_null() {
-                let next = Segment::next(seg);
-                Heap::adopt_segment(heap, seg, now);
-                stats::SEGMENTS_ADOPTED.add(1);
-                seg = next;
-            }
-            !adopted.is_null()
+            Heap::adopt_chain(heap, take.first, now)
         }
     }
 
     /// Whether the abandoned list holds segments, waiting (a bounded spin,
-    /// then yields) while another thread holds the list to sort it: a thread that found
-    /// it empty then would map a fresh segment while segments with room are
-    /// about to come back. Measured on the thread-churn test
+    /// then yields) while another thread holds the list to sort it: a
+    /// thread that found it empty then would map a fresh segment while
+    /// segments with room are about to come back. Measured on the thread-churn test
     /// (`tests/memory/thread_churn.rs`): without the wait, a debug build
     /// passed the test's 128 MiB within 5,000 thread lifetimes.
     ///
