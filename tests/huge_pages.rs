@@ -1,5 +1,6 @@
-//! `MIDL_ALLOC_HUGE_PAGES=1` asks for transparent huge pages on every new
-//! segment, and only then. The setting is read once per process, so each
+//! `MIDL_ALLOC_HUGE_PAGES` decides which memory is advised transparent huge
+//! pages: unset, only fresh large buffers of 4 to 64 MiB; `1`, every new
+//! segment and every large object from 4 MiB; `0`, nothing. The setting is read once per process, so each
 //! case runs this test binary again as a child with the environment it
 //! needs; the child reports the kernel's flags for the mapping that holds
 //! a block it allocated (`hg`: advised `MADV_HUGEPAGE`, in
@@ -31,14 +32,19 @@ fn vm_flags(addr: usize) -> String {
     panic!("no mapping holds {addr:#x}");
 }
 
-/// Runs in the child: a small block and a block of a medium page, each in a
-/// segment of its own kind; prints their mappings' flags, one line each.
+/// Sizes the child allocates: a small block and a block of a medium page,
+/// each in a segment of its own kind; a large buffer of the tier advised
+/// by default, and one above it.
+const SIZES: [usize; 4] = [48, 20_000, 8 << 20, 100 << 20];
+
+/// Runs in the child: allocates each of [`SIZES`] and prints its mapping's
+/// flags, one line each.
 #[test]
 fn child_reports_segment_flags() {
     if std::env::var_os(CHILD).is_none() {
         return;
     }
-    for size in [48, 20_000] {
+    for size in SIZES {
         let p = MIDL_user_allocate(size);
         assert!(!p.is_null());
         println!("flags {size}: {}", vm_flags(p as usize));
@@ -72,7 +78,7 @@ fn child_flags(huge_pages: Option<&str>) -> Vec<String> {
         // (The harness's "test ... " may start the first line.)
         .filter_map(|l| l.split_once("flags ").map(|(_, f)| f.to_string()))
         .collect();
-    assert_eq!(lines.len(), 2, "child output:\n{stdout}");
+    assert_eq!(lines.len(), SIZES.len(), "child output:\n{stdout}");
     lines
 }
 
@@ -81,19 +87,23 @@ fn advised(flags: &str) -> bool {
 }
 
 #[test]
-fn segments_are_advised_huge_only_when_asked() {
+fn memory_is_advised_huge_as_the_setting_says() {
     if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
         eprintln!("skipped: this kernel has no transparent huge pages (the advice is refused there)");
         return;
     }
-    for flags in child_flags(Some("1")) {
-        assert!(advised(&flags), "MIDL_ALLOC_HUGE_PAGES=1, segment not advised: {flags}");
-    }
-    for setting in [None, Some("0")] {
-        for flags in child_flags(setting) {
-            assert!(
-                !advised(&flags),
-                "MIDL_ALLOC_HUGE_PAGES={setting:?}, segment advised: {flags}"
+    // Per setting, whether each of SIZES is advised.
+    let expected = [
+        (Some("1"), [true, true, true, true]),
+        (None, [false, false, true, false]),
+        (Some("0"), [false, false, false, false]),
+    ];
+    for (setting, want) in expected {
+        for ((flags, want), size) in child_flags(setting).iter().zip(want).zip(SIZES) {
+            assert_eq!(
+                advised(flags),
+                want,
+                "MIDL_ALLOC_HUGE_PAGES={setting:?}, {size} bytes: flags {flags}"
             );
         }
     }

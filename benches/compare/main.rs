@@ -32,6 +32,7 @@ macro_rules! for_each_allocator {
 mod allocators;
 mod churn;
 mod environments;
+mod large_buffers;
 mod marshal;
 mod measure;
 mod memory;
@@ -43,6 +44,7 @@ mod server;
 use allocators::*;
 use churn::*;
 use environments::*;
+use large_buffers::*;
 use marshal::*;
 use measure::*;
 use memory::*;
@@ -225,6 +227,13 @@ impl Run {
         );
         threaded!("server", "server in miniature (request)", "requests", server, 200_000);
         threaded!("churn", "thread churn, Larson (replacement)", "ops", churn, 400_000);
+        threaded!(
+            "large_buffers",
+            "large buffers, 5-25 MiB, 20 live, written through (buffer)",
+            "buffers",
+            large_buffers,
+            100
+        );
         rows
     }
 }

@@ -271,7 +271,10 @@ pub(crate) fn run_once(workload: &str, alloc: &str, work: u64) {
                 "remote_stream" => remote_stream($a, work),
                 "server" => server($a, work),
                 "churn" => churn($a, work),
-                other => panic!("unknown workload {other} (producer_consumer, remote_stream, server, churn)"),
+                "large_buffers" => large_buffers($a, work),
+                other => {
+                    panic!("unknown workload {other} (producer_consumer, remote_stream, server, churn, large_buffers)")
+                }
             }
         };
     }

@@ -25,6 +25,20 @@ pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
 
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+/// Locks `m` (the large-object tier's one lock, see `mem::span_cache`;
+/// a futex, which never allocates). A poisoned lock is taken as it is:
+/// nothing panics while holding it, and a panic elsewhere must not stop
+/// the allocator.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Whether the protocol types are loom's (see the module docs).
 pub(crate) const MODEL_CHECKING: bool = cfg!(loom);
 

@@ -8,12 +8,14 @@
 //!   the `checked` feature off / on (on by default there); a build without
 //!   the feature says so on standard error when asked for it.
 //!
-//! * `MIDL_ALLOC_HUGE_PAGES` — `1`: new segments are advised to use
-//!   transparent huge pages (see `mem::os::advise_huge_pages`).
+//! * `MIDL_ALLOC_HUGE_PAGES` — transparent huge pages (see
+//!   `mem::os::advise_huge_pages`): unset, only for fresh large buffers of
+//!   4 to 64 MiB (see `mem::large`); `1`: for new segments and every large
+//!   object from 4 MiB; `0`: never.
 //!
 //! The values are settings, not protocols: relaxed atomics, written once.
 
-use crate::base::sync::plain::{AtomicBool, AtomicU64};
+use crate::base::sync::plain::{AtomicBool, AtomicU32, AtomicU64};
 use crate::base::sync::Ordering;
 use crate::pal;
 use core::ffi::CStr;
@@ -30,8 +32,19 @@ static CHECKED: AtomicBool = AtomicBool::new(false);
 /// `MIDL_ALLOC_STATS` asked for the exit-time table and it is not yet
 /// registered.
 static PRINT_STATS: AtomicBool = AtomicBool::new(false);
-/// `MIDL_ALLOC_HUGE_PAGES` asked for huge pages on new segments.
-static HUGE_PAGES: AtomicBool = AtomicBool::new(false);
+/// `MIDL_ALLOC_HUGE_PAGES`: which memory is advised huge pages.
+static HUGE_PAGES: AtomicU32 = AtomicU32::new(HugePages::Buffers as u32);
+
+/// Which memory is advised transparent huge pages (`MIDL_ALLOC_HUGE_PAGES`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HugePages {
+    /// `0`: none.
+    Never = 0,
+    /// Unset: fresh large buffers of the large-object tier's sizes.
+    Buffers = 1,
+    /// `1`: new segments too, and large objects of any size.
+    All = 2,
+}
 
 /// Reads the environment (first call only).
 pub(crate) fn load() {
@@ -51,10 +64,12 @@ pub(crate) fn load() {
             ));
         }
         PRINT_STATS.store(env_u64(c"MIDL_ALLOC_STATS").is_some_and(|v| v != 0), Ordering::Relaxed);
-        HUGE_PAGES.store(
-            env_u64(c"MIDL_ALLOC_HUGE_PAGES").is_some_and(|v| v != 0),
-            Ordering::Relaxed,
-        );
+        let huge = match env_u64(c"MIDL_ALLOC_HUGE_PAGES") {
+            Some(0) => HugePages::Never,
+            Some(_) => HugePages::All,
+            None => HugePages::Buffers,
+        };
+        HUGE_PAGES.store(huge as u32, Ordering::Relaxed);
     });
 }
 
@@ -69,10 +84,13 @@ pub(crate) fn purge_delay_ms() -> u64 {
     PURGE_DELAY_MS.load(Ordering::Relaxed)
 }
 
-/// Whether new segments are to be backed by transparent huge pages
-/// (`MIDL_ALLOC_HUGE_PAGES=1`; see `os::advise_huge_pages`).
-pub(crate) fn huge_pages() -> bool {
-    HUGE_PAGES.load(Ordering::Relaxed)
+/// Which memory is advised transparent huge pages (see [`HugePages`]).
+pub(crate) fn huge_pages() -> HugePages {
+    match HUGE_PAGES.load(Ordering::Relaxed) {
+        0 => HugePages::Never,
+        1 => HugePages::Buffers,
+        _ => HugePages::All,
+    }
 }
 
 /// The process secret free-list keys are derived from.

@@ -6,5 +6,6 @@ pub(crate) mod config;
 pub(crate) mod counted_stack;
 pub(crate) mod report;
 pub(crate) mod size_class;
+pub(crate) mod spans;
 pub(crate) mod stack;
 pub(crate) mod stats;

@@ -36,6 +36,16 @@ pub(crate) static SEGMENTS_ABANDONED: RelaxedCounter = RelaxedCounter::new();
 /// Segments adopted by a live thread since start.
 pub(crate) static SEGMENTS_ADOPTED: RelaxedCounter = RelaxedCounter::new();
 
+/// Large objects served from the shared span cache (`mem::span_cache`)
+/// instead of a fresh mapping, since start.
+pub(crate) static LARGE_REUSED: RelaxedCounter = RelaxedCounter::new();
+/// Bytes the shared span cache holds (freed large objects' memory, still
+/// mapped).
+pub(crate) static LARGE_CACHED: RelaxedGauge = RelaxedGauge::new();
+/// Large objects resized by `realloc` without copying (grown or shrunk
+/// where they are, or their pages moved by the kernel), since start.
+pub(crate) static LARGE_RESIZED: RelaxedCounter = RelaxedCounter::new();
+
 /// The index of the large-object row in the per-class tables.
 pub(crate) const LARGE: usize = NUM_CLASSES;
 /// Rows of the per-class tables: every size class, then large objects.
@@ -97,6 +107,14 @@ pub struct OsStats {
     pub segments_abandoned: usize,
     /// Abandoned segments taken over by a live thread, since start.
     pub segments_adopted: usize,
+    /// Large objects placed in the memory of earlier ones rather than a
+    /// fresh mapping, since start.
+    pub large_reused: usize,
+    /// Large objects that `realloc` resized without copying, since start.
+    pub large_resized: usize,
+    /// Bytes of freed large objects kept mapped for reuse by any thread
+    /// (part of `mapped`).
+    pub large_cached: usize,
 }
 
 /// Reads the OS-level statistics.
@@ -108,6 +126,9 @@ pub fn os_stats() -> OsStats {
         purged: OS_PURGED.get(),
         segments_abandoned: SEGMENTS_ABANDONED.get(),
         segments_adopted: SEGMENTS_ADOPTED.get(),
+        large_reused: LARGE_REUSED.get(),
+        large_resized: LARGE_RESIZED.get(),
+        large_cached: LARGE_CACHED.get().max(0) as usize,
     }
 }
 
@@ -199,11 +220,15 @@ fn write_table(w: &mut FdWriter, s: &Stats) -> core::fmt::Result {
     writeln!(
         w,
         "OS memory: reserved {} KiB, committed {} KiB, returned {} KiB (cumulative); \
-         segments abandoned {}, adopted {}",
+         segments abandoned {}, adopted {}; large objects reused {}, resized without copy {}, \
+         cached {} KiB",
         o.mapped >> 10,
         o.committed >> 10,
         o.purged >> 10,
         o.segments_abandoned,
-        o.segments_adopted
+        o.segments_adopted,
+        o.large_reused,
+        o.large_resized,
+        o.large_cached >> 10
     )
 }

@@ -279,7 +279,9 @@ unsafe fn usable_size_unchecked(p: *const u8) -> usize {
 }
 
 /// Resizes a block, in place when the new size still fits its size class
-/// (and does not waste more than half of it).
+/// (and does not waste more than half of it); a large object that stays
+/// large without copying where the large-object tier can (see
+/// `Heap::realloc_large`).
 ///
 /// # Safety
 /// `p` is non-null, live, returned by this allocator with alignment `align`
@@ -294,6 +296,13 @@ pub(crate) unsafe fn realloc<S: HeapSource>(p: *mut u8, old_size: usize, align: 
         let usable = usable_size_unchecked(p);
         if new_size <= usable && new_size >= usable / 2 {
             return p;
+        }
+        let seg = segment_of(p);
+        if (*seg).kind == SegmentKind::Large && new_size > SMALL_MAX {
+            let q = Heap::realloc_large(S::current(), seg, new_size);
+            if !q.is_null() {
+                return handed_out(q);
+            }
         }
         let q = malloc_aligned::<S>(new_size, align);
         if !q.is_null() {

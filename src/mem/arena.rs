@@ -6,11 +6,15 @@
 //! * a pool of empty segments (at most [`EMPTY_POOL_MAX`]), so threads
 //!   reuse each other's memory instead of faulting in fresh pages;
 //! * a pool of the memory of exited threads' heaps (at most
-//!   [`HEAP_POOL_MAX`]), for the next thread to start with.
+//!   [`HEAP_POOL_MAX`]), for the next thread to start with;
+//!
+//! and the large-object tier's cache of freed ranges ([`SpanCache`], the
+//! one list under a lock).
 
 use super::layout::Owner;
 use super::os;
 use super::segment::{Segment, SegmentKind};
+use super::span_cache::SpanCache;
 use super::{check, page::Page};
 use crate::base::sync::{model_const_fn, AtomicUsize, Ordering, UnsafeCell};
 use crate::ds::stack::{AtomicStack, Linked};
@@ -57,6 +61,8 @@ pub(crate) struct Arena {
     heaps_len: AtomicUsize,
     empty: AtomicStack<Segment>,
     empty_len: AtomicUsize,
+    /// Freed large objects' memory, for any thread's next large object.
+    pub(crate) spans: SpanCache,
 }
 
 impl Arena {
@@ -69,6 +75,7 @@ impl Arena {
                 heaps_len: AtomicUsize::new(0),
                 empty: AtomicStack::new(),
                 empty_len: AtomicUsize::new(0),
+                spans: SpanCache::new(),
             }
         }
     }
@@ -230,6 +237,7 @@ impl Arena {
                 unmap_segment(seg);
                 seg = next;
             }
+            self.spans.trim(u64::MAX, 0);
             let mut heap = self.heaps.take_all();
             while !heap.is_null() {
                 let next = PooledHeap::next(heap);

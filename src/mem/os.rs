@@ -90,6 +90,41 @@ pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
     }
 }
 
+/// Resizes the mapping `[p, p+old)` to `new` bytes where it is (see
+/// `pal::remap_in_place`); false if it cannot grow there.
+///
+/// # Safety
+/// The range was mapped by this module and is the caller's; when
+/// shrinking, nothing touches `[p+new, p+old)` again.
+pub(crate) unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    // SAFETY: forwarded.
+    let ok = unsafe { pal::remap_in_place(p, old, new) };
+    if ok {
+        if new >= old {
+            stats::OS_MAPPED.add(new - old);
+        } else {
+            stats::OS_MAPPED.sub(old - new);
+        }
+    }
+    ok
+}
+
+/// Moves the pages of `[p, p+old)` onto `[to, to+new)`, a mapping of this
+/// module that the moved pages replace (see `pal::remap_to`); false when
+/// nothing moved.
+///
+/// # Safety
+/// As for `pal::remap_to`, both ranges mapped by this module.
+pub(crate) unsafe fn remap_to(p: *mut u8, old: usize, new: usize, to: *mut u8) -> bool {
+    // SAFETY: forwarded.
+    let ok = unsafe { pal::remap_to(p, old, new, to) };
+    if ok {
+        // The target was counted when it was mapped; the old range is gone.
+        stats::OS_MAPPED.sub(old);
+    }
+    ok
+}
+
 /// Gives the physical memory behind `[p, p+len)` back to the OS; the range
 /// stays mapped and reads as zero afterwards.
 ///

@@ -47,6 +47,41 @@ pub(crate) unsafe fn unmap(p: *mut u8, len: usize) -> bool {
     unsafe { libc::munmap(p.cast(), len) == 0 }
 }
 
+/// Resizes the mapping `[p, p+old)` to `new` bytes without moving it;
+/// false when the range it would grow into is taken (or spans mappings
+/// the kernel cannot join).
+///
+/// # Safety
+/// The range was mapped by [`map`] and is the caller's; when shrinking,
+/// nothing touches `[p+new, p+old)` again.
+pub(crate) unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    // SAFETY: the caller's mapping; without MREMAP_MAYMOVE the kernel
+    // either resizes it where it is or changes nothing.
+    unsafe { libc::mremap(p.cast(), old, new, 0) != libc::MAP_FAILED }
+}
+
+/// Moves the pages of the mapping `[p, p+old)` to `[to, to+new)` (page
+/// tables only, no copy), replacing the mapping there; false (nothing
+/// moved) when the kernel refuses.
+///
+/// # Safety
+/// `[p, p+old)` and `[to, to+new)` were mapped by [`map`], do not overlap,
+/// and are the caller's; nothing touches `[p, p+old)` after a success.
+pub(crate) unsafe fn remap_to(p: *mut u8, old: usize, new: usize, to: *mut u8) -> bool {
+    // SAFETY: both ranges are the caller's; MREMAP_FIXED replaces only the
+    // target range, which the caller gives up.
+    let r = unsafe {
+        libc::mremap(
+            p.cast(),
+            old,
+            new,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            to.cast::<c_void>(),
+        )
+    };
+    r == to.cast()
+}
+
 /// Drops the physical memory behind `[p, p+len)`; the range stays mapped
 /// and reads as zero afterwards. Returns whether the kernel did.
 ///

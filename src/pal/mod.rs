@@ -7,7 +7,7 @@
 //! The interface (each function's contract is in the OS module):
 //!
 //! * memory: [`map`], [`unmap`], [`decommit`], [`advise_huge_pages`],
-//!   [`PAGE_SIZE`];
+//!   [`remap_in_place`], [`remap_to`], [`PAGE_SIZE`];
 //! * time and randomness: [`now_ms`] (coarse, monotonic), [`random_u64`];
 //! * scheduling: [`yield_now`];
 //! * process: [`env_var`], [`write`], [`abort`], [`at_exit`],
@@ -19,8 +19,8 @@
 mod linux;
 
 pub(crate) use linux::{
-    abort, advise_huge_pages, at_exit, decommit, env_var, map, now_ms, random_u64, unmap, write, yield_now,
-    ThreadExitKey, PAGE_SIZE,
+    abort, advise_huge_pages, at_exit, decommit, env_var, map, now_ms, random_u64, remap_in_place, remap_to, unmap,
+    write, yield_now, ThreadExitKey, PAGE_SIZE,
 };
 #[cfg(feature = "override")]
 pub(crate) use linux::{set_errno, EINVAL, ENOMEM};

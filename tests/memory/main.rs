@@ -13,6 +13,7 @@ mod carve_purge;
 mod classes;
 mod idle;
 mod large_cache;
+mod large_tier;
 mod purge_churn;
 mod remote_burst;
 mod return_to_os;
@@ -77,6 +78,7 @@ cases! {
     classes::classes_no_longer_used_give_their_pages_back,
     idle::a_burst_freed_by_its_own_thread_goes_back_without_further_calls,
     large_cache::cached_large_objects_go_back_after_the_delay,
+    large_tier::large_objects_reuse_each_others_memory,
     purge_churn::steady_remote_frees_are_reused_not_purged,
     remote_burst::memory_freed_remotely_goes_back_while_the_owner_allocates_lightly,
     return_to_os::memory_freed_after_the_owner_exited_goes_back_to_the_os,

@@ -200,7 +200,7 @@ impl Heap {
             }
             (*heap).state.classes_used = [0; CLASS_WORDS];
             Heap::drain_queue(heap, addr_of_mut!((*heap).state.full), now);
-            Heap::trim_large_cache(heap, u64::MAX, 0);
+            Heap::spill_large_cache(heap, os::now_ms());
             Heap::flush_large_counts(heap);
             // Empty cached segments go to the arena's pool, for the next
             // heap to reuse instead of mapping fresh ones.

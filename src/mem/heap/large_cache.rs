@@ -1,8 +1,11 @@
-//! Large objects through a heap: a small cache of freed mappings reused
-//! for the next large allocation until the purge delay passes.
+//! Large objects through a heap: a small cache of freed objects reused for
+//! the next large allocation of about their size (no lock), in front of
+//! the arena's shared span cache (any size up to theirs, any thread; see
+//! `span_cache`), which a miss empties this cache into and then asks.
 
 use super::*;
 use crate::mem::large;
+use crate::mem::span_cache::HUGE_MIN;
 
 impl Heap {
     /// Allocates a large object, reusing a mapping this heap cached when one
@@ -29,6 +32,19 @@ impl Heap {
                     }
                 }
             }
+            let spans = &(*(*heap).state.arena).spans;
+            if (*heap).state.live && (*heap).state.large_cached_bytes > 0 {
+                Heap::spill_large_cache(heap, os::now_ms());
+            }
+            if let Some(base) = spans.take(need) {
+                if (*heap).state.live {
+                    (*heap).state.large_allocs += 1;
+                } else {
+                    stats::record_large(1, 0);
+                }
+                // SAFETY: a cached range of `need` bytes, aligned, now ours.
+                return (large::place(base, need, align), false);
+            }
         }
         let p = large::alloc(size, align);
         if !p.is_null() {
@@ -45,7 +61,8 @@ impl Heap {
     }
 
     /// Frees a large object: kept in the heap's cache for reuse (until the
-    /// purge delay passes) when there is room, else unmapped.
+    /// purge delay passes) when there is room, else handed to the shared
+    /// span cache; a huge one is unmapped.
     ///
     /// # Safety
     /// `heap` is the calling thread's heap (possibly the empty heap); `seg`
@@ -61,6 +78,10 @@ impl Heap {
                 stats::record_large(0, 1);
             }
             let size = (*seg).map_size;
+            if size > HUGE_MIN {
+                large::free(seg);
+                return;
+            }
             if (*heap).state.live && (*heap).state.large_cached_bytes + size <= LARGE_CACHE_BYTES {
                 if let Some(slot) = (*heap).state.large_cache.iter().position(|s| s.is_null()) {
                     // Unstamped: the next maintenance stamps it (no clock
@@ -72,7 +93,53 @@ impl Heap {
                     return;
                 }
             }
-            large::free(seg);
+            let now = os::now_ms();
+            let spans = &(*(*heap).state.arena).spans;
+            large::cache(seg, spans, now, now, (*heap).state.purge_delay_ms);
+        }
+    }
+
+    /// Moves every object of the heap's cache to the shared span cache
+    /// (an unstamped one as free since `now`): on a miss, so they merge
+    /// with their neighbours there, and at thread exit.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
+    pub(super) unsafe fn spill_large_cache(heap: *mut Heap, now: u64) {
+        // SAFETY: cached objects are dead and the heap's.
+        unsafe {
+            let spans = &(*(*heap).state.arena).spans;
+            let delay = (*heap).state.purge_delay_ms;
+            for i in 0..LARGE_CACHE_SLOTS {
+                let seg = core::mem::replace(&mut (*heap).state.large_cache[i], ptr::null_mut());
+                if seg.is_null() {
+                    continue;
+                }
+                (*heap).state.large_cached_bytes -= (*seg).map_size;
+                let at = Segment::local(seg, |l| l.emptied_at);
+                large::cache(seg, spans, if at == 0 { now } else { at }, now, delay);
+            }
+        }
+    }
+
+    /// Resizes the large object `seg` (of the caller's) to `new_size` bytes
+    /// without copying: where it is (see `large::resize_in_place`), else
+    /// by moving its pages (`large::move_pages`). Returns the object's
+    /// address, or null when it must be copied.
+    ///
+    /// # Safety
+    /// `heap` is the calling thread's heap (possibly the empty heap); `seg`
+    /// is the header of a live large object of the caller's.
+    pub(crate) unsafe fn realloc_large(heap: *mut Heap, seg: *mut Segment, new_size: usize) -> *mut u8 {
+        // SAFETY: the object is the caller's; the arena outlives every heap.
+        unsafe {
+            let offset = (*seg).map_size - (*seg).large_usable;
+            let spans = &(*(*heap).state.arena).spans;
+            let delay = (*heap).state.purge_delay_ms;
+            if large::resize_in_place(seg, new_size, spans, os::now_ms(), delay) {
+                return seg.cast::<u8>().add(offset);
+            }
+            large::move_pages(seg, new_size)
         }
     }
 

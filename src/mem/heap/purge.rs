@@ -22,6 +22,7 @@ impl Heap {
             Heap::scan_full(heap, usize::MAX, now);
             Heap::retire_unused_current(heap, now);
             Heap::trim_large_cache(heap, now, delay);
+            (*(*heap).state.arena).spans.trim(now, delay);
             Heap::purge_free_blocks(heap);
             Heap::purge_sparse(heap, None);
             Heap::flush_large_counts(heap);

@@ -65,7 +65,7 @@ impl Heap {
                 os::unmap(base, SEGMENT_SIZE);
                 return ptr::null_mut();
             }
-            if config::huge_pages() {
+            if config::huge_pages() == config::HugePages::All {
                 // SAFETY: the segment's mapping, made just above.
                 os::advise_huge_pages(base, SEGMENT_SIZE);
             }
