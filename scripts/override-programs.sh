@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Real programs under LD_PRELOAD: the machine's CPython test suite (a fixed
-# list of modules, PYTHONMALLOC=malloc so every object goes through malloc)
-# and sqlite3 running a generated SQL workload, each run with glibc malloc,
-# with midl-alloc's override build, and (if installed) mimalloc's own
-# override (Debian's libmimalloc2.0). Compares results (test counts; the
-# sqlite3 output's hash) and wall time. Writes results/override.md unless
-# OUT is set to another path; exits non-zero if midl-alloc's results differ
-# from glibc's.
-#   ALLOCATORS="glibc midl-alloc mimalloc"   which runs to make
+# list of modules, PYTHONMALLOC=malloc so every object goes through malloc),
+# sqlite3 running a generated SQL workload, and examples/c/large_buffers.c
+# (buffers of 5-25 MiB and a realloc to 256 MiB, contents checked), each
+# run with glibc malloc, with midl-alloc's override build, and (where
+# installed) the overrides of Debian's mimalloc (libmimalloc2.0), jemalloc
+# (libjemalloc2) and tcmalloc (libtcmalloc-minimal4). Compares results
+# (test counts; output hashes) and wall time. Writes results/override.md
+# unless OUT is set to another path; exits non-zero if midl-alloc's results
+# differ from glibc's.
+#   ALLOCATORS="glibc midl-alloc mimalloc jemalloc tcmalloc"   which runs to make
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-results/override.md}
-ALLOCATORS=${ALLOCATORS:-"glibc midl-alloc mimalloc"}
+ALLOCATORS=${ALLOCATORS:-"glibc midl-alloc mimalloc jemalloc tcmalloc"}
 PY=${PY:-python3}
 
 # The test modules: all pass under glibc on this machine's CPython 3.11
@@ -27,17 +29,22 @@ MODULES=(test_thread test_threading_local test_json test_re test_unicode test_di
 cargo build --release --quiet --lib --features override --target-dir target/override
 MIDL=$PWD/target/override/release/libmidl_alloc.so
 MIMALLOC=$(ls /usr/lib/*/libmimalloc.so.2 2>/dev/null | head -1 || true)
+JEMALLOC=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1 || true)
+TCMALLOC=$(ls /usr/lib/*/libtcmalloc_minimal.so.4 2>/dev/null | head -1 || true)
 
 preload_of() {
     case "$1" in
         glibc) echo "" ;;
         midl-alloc) echo "$MIDL" ;;
         mimalloc) echo "$MIMALLOC" ;;
+        jemalloc) echo "$JEMALLOC" ;;
+        tcmalloc) echo "$TCMALLOC" ;;
     esac
 }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+cc -O2 -Wall -Wextra -Werror -o "$work/large_buffers" examples/c/large_buffers.c
 # The sqlite3 workload: 300k rows inserted, indexed, aggregated, joined,
 # updated and deleted; its output is compared byte for byte.
 $PY - "$work/workload.sql" <<'PYEOF'
@@ -62,7 +69,7 @@ PYEOF
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
-declare -A py_result py_time py_rc py_failed sq_result sq_time
+declare -A py_result py_time py_rc py_failed sq_result sq_time lb_result lb_time
 for a in $ALLOCATORS; do
     pre=$(preload_of "$a")
     if [ "$a" != glibc ] && [ ! -f "$pre" ]; then
@@ -93,6 +100,14 @@ for a in $ALLOCATORS; do
     sq_time[$a]=$(elapsed "$t0")
     sq_result[$a]=$(md5sum < "$work/sq-$a.out" | cut -c1-12)
     rm -f "$work/db-$a.sqlite"
+    echo "== large buffers, $a" >&2
+    t0=$(now)
+    set +e
+    lb_result[$a]=$(env ${pre:+LD_PRELOAD=$pre} "$work/large_buffers" 2>&1)
+    lb_rc=$?
+    set -e
+    lb_time[$a]=$(elapsed "$t0")
+    [ "$lb_rc" = 0 ] || lb_result[$a]="failed (exit $lb_rc): ${lb_result[$a]}"
 done
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
@@ -101,12 +116,16 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
     echo
     echo "Produced by \`scripts/override-programs.sh\` on $(uname -m) ($(nproc) cores), $($PY --version 2>&1), $(sqlite3 --version | cut -d' ' -f1-2)."
     echo "midl-alloc: \`cargo build --release --features override\`, loaded with LD_PRELOAD."
-    [ -n "$MIMALLOC" ] && echo "mimalloc: Debian's $(basename "$MIMALLOC") (its own override), loaded with LD_PRELOAD."
+    for lib in "$MIMALLOC" "$JEMALLOC" "$TCMALLOC"; do
+        [ -n "$lib" ] && echo "$(basename "$lib"): Debian's package (the library's own override), loaded with LD_PRELOAD."
+    done
     echo "Times are wall-clock seconds of one run each; time ratio = allocator / glibc (below 1.00: faster)."
     echo
     echo "CPython: \`PYTHONMALLOC=malloc $PY -m test -j2\` with ${#MODULES[@]} modules: ${MODULES[*]}."
     echo
     echo "sqlite3: a generated script (300k inserts with random blobs, two indexes, grouped and joined queries, updates, deletes, VACUUM) into a file database; result = hash of its output."
+    echo
+    echo "large buffers: \`examples/c/large_buffers.c\` (20 live buffers of 5-25 MiB replaced 300 times, malloc and calloc, written through; a realloc from 64 KiB to 256 MiB and back; contents checked); result = the checksum it prints."
     echo
     echo "| program | allocator | result | time (s) | vs glibc |"
     echo "|---|---|---|---:|---:|"
@@ -117,6 +136,10 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
     for a in $ALLOCATORS; do
         [ -n "${sq_time[$a]:-}" ] || continue
         echo "| sqlite3 workload | $a | ${sq_result[$a]} | ${sq_time[$a]} | $(ratio "${sq_time[$a]}" "${sq_time[glibc]}") |"
+    done
+    for a in $ALLOCATORS; do
+        [ -n "${lb_time[$a]:-}" ] || continue
+        echo "| large buffers | $a | ${lb_result[$a]} | ${lb_time[$a]} | $(ratio "${lb_time[$a]}" "${lb_time[glibc]}") |"
     done
 } > "$OUT"
 cat "$OUT"
@@ -130,6 +153,10 @@ if [ "${py_rc[midl-alloc]}" != 0 ] &&
 fi
 if [ "${sq_result[midl-alloc]}" != "${sq_result[glibc]}" ]; then
     echo "sqlite3 output differs under midl-alloc" >&2
+    status=1
+fi
+if [ "${lb_result[midl-alloc]}" != "${lb_result[glibc]}" ]; then
+    echo "large buffers: midl-alloc ${lb_result[midl-alloc]}; glibc ${lb_result[glibc]}" >&2
     status=1
 fi
 exit $status

@@ -32,32 +32,41 @@ impl Heap {
                     }
                 }
             }
-            let spans = &(*(*heap).state.arena).spans;
+        }
+        // SAFETY: forwarded.
+        unsafe { Heap::alloc_large_shared(heap, size, align, need) }
+    }
+
+    /// [`Heap::alloc_large`] when the heap's own cache has no fit: from the
+    /// arena's span cache (after this cache is emptied into it, so its
+    /// objects merge there), else a fresh mapping. Its own function so the
+    /// hit path above saves no registers for it.
+    ///
+    /// # Safety
+    /// As for [`Heap::alloc_large`]; `need` is `map_size_for(size, align)`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn alloc_large_shared(heap: *mut Heap, size: usize, align: usize, need: usize) -> (*mut u8, bool) {
+        // SAFETY: the heap is the caller's; a range the span cache hands
+        // out is ours.
+        unsafe {
             if (*heap).state.live && (*heap).state.large_cached_bytes > 0 {
                 Heap::spill_large_cache(heap, os::now_ms());
             }
-            if let Some(base) = spans.take(need) {
+            let spans = &(*(*heap).state.arena).spans;
+            let (p, zeroed) = match spans.take(need) {
+                Some(base) => (large::place(base, need, align), false),
+                None => (large::alloc(size, align), true),
+            };
+            if !p.is_null() {
                 if (*heap).state.live {
                     (*heap).state.large_allocs += 1;
                 } else {
                     stats::record_large(1, 0);
                 }
-                // SAFETY: a cached range of `need` bytes, aligned, now ours.
-                return (large::place(base, need, align), false);
             }
+            (p, zeroed)
         }
-        let p = large::alloc(size, align);
-        if !p.is_null() {
-            // SAFETY: the heap is the caller's (possibly the never-written
-            // empty heap, which is only read).
-            if unsafe { (*heap).state.live } {
-                // SAFETY: a live heap, owned by the calling thread.
-                unsafe { (*heap).state.large_allocs += 1 };
-            } else {
-                stats::record_large(1, 0);
-            }
-        }
-        (p, true)
     }
 
     /// Frees a large object: kept in the heap's cache for reuse (until the
@@ -78,10 +87,6 @@ impl Heap {
                 stats::record_large(0, 1);
             }
             let size = (*seg).map_size;
-            if size > HUGE_MIN {
-                large::free(seg);
-                return;
-            }
             if (*heap).state.live && (*heap).state.large_cached_bytes + size <= LARGE_CACHE_BYTES {
                 if let Some(slot) = (*heap).state.large_cache.iter().position(|s| s.is_null()) {
                     // Unstamped: the next maintenance stamps it (no clock
@@ -92,6 +97,24 @@ impl Heap {
                     (*heap).state.large_cached_bytes += size;
                     return;
                 }
+            }
+            Heap::free_large_shared(heap, seg);
+        }
+    }
+
+    /// [`Heap::free_large`] when the heap's cache has no room: to the
+    /// arena's span cache, or unmapped if huge.
+    ///
+    /// # Safety
+    /// As for [`Heap::free_large`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_large_shared(heap: *mut Heap, seg: *mut Segment) {
+        // SAFETY: the object is dead and its range ours.
+        unsafe {
+            if (*seg).map_size > HUGE_MIN {
+                large::free(seg);
+                return;
             }
             let now = os::now_ms();
             let spans = &(*(*heap).state.arena).spans;
