@@ -26,6 +26,7 @@ THROUGHPUT = [
     ("Throughput", "64 B blocks streamed", "64 B blocks streamed to another thread"),
     ("Throughput", "server in miniature", "server in miniature, 4 threads"),
     ("Throughput", "thread churn, Larson", "thread churn, Larson-style"),
+    ("Throughput", "large buffers", "large buffers, 5-25 MiB, 20 live, written through"),
 ]
 MEMORY = [
     ("mixed-churn", "steady mixed-size churn"),
