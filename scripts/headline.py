@@ -28,6 +28,10 @@ THROUGHPUT = [
     ("Throughput", "thread churn, Larson", "thread churn, Larson-style"),
     ("Throughput", "large buffers", "large buffers, 5-25 MiB, 20 live, written through"),
 ]
+# The allocators of compare.md, midl-alloc first, and what the README calls them.
+ALLOCATORS = ["midl-alloc", "mimalloc", "system", "jemalloc", "snmalloc", "tcmalloc"]
+OTHERS = ALLOCATORS[1:]
+SHOWN = {a: a for a in ALLOCATORS} | {"system": "glibc"}
 MEMORY = [
     ("mixed-churn", "steady mixed-size churn"),
     ("phase-shift", "size-phase shift"),
@@ -36,7 +40,8 @@ MEMORY = [
 
 
 def table_rows(text, section):
-    """The rows (lists of cells) of the first table under `## section`."""
+    """The rows (dicts from column header to cell) of the first table under
+    `## section`."""
     m = re.search(r"^## " + re.escape(section) + r"\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     if not m:
         sys.exit(f"results/compare.md has no section {section!r}")
@@ -44,12 +49,13 @@ def table_rows(text, section):
     for line in m.group(1).splitlines():
         if line.startswith("|") and not line.startswith("|---"):
             rows.append([c.strip() for c in line.strip("|").split("|")])
-    return rows[1:]  # without the header
+    header = rows[0]
+    return [dict(zip(header, r)) for r in rows[1:]]
 
 
 def find(rows, prefix):
     for r in rows:
-        if r[0].startswith(prefix):
+        if next(iter(r.values())).startswith(prefix):
             return r
     sys.exit(f"results/compare.md has no row {prefix!r}")
 
@@ -63,23 +69,28 @@ def headline():
         "`results/compare.md` (`cargo bench --bench compare`), copied here by "
         "`python3 scripts/headline.py`.",
         "",
-        "| workload | vs mimalloc | vs glibc |",
-        "|---|---:|---:|",
+        "| workload |" + "".join(f" vs {SHOWN[o]} |" for o in OTHERS),
+        "|---|" + "---:|" * len(OTHERS),
     ]
     for section, prefix, name in THROUGHPUT:
         r = find(table_rows(compare, section), prefix)
-        out.append(f"| {name} | {r[-2]} | {r[-1]} |")
-    out += ["", "| memory workload: peak RSS relative to glibc | midl-alloc | mimalloc |", "|---|---:|---:|"]
+        out.append(f"| {name} |" + "".join(f" {r['vs ' + o]} |" for o in OTHERS))
+    out += [
+        "",
+        "| memory workload: peak RSS relative to glibc |" + "".join(f" {SHOWN[a]} |" for a in ALLOCATORS),
+        "|---|" + "---:|" * len(ALLOCATORS),
+    ]
     mem = table_rows(compare, "Memory")
     for key, name in MEMORY:
-        peaks = {r[1]: r[-1] for r in mem if r[0].startswith(key)}
-        out.append(f"| {name} | {peaks['midl-alloc']} | {peaks['mimalloc']} |")
+        peaks = {r["allocator"]: r["peak vs system"] for r in mem if r["workload"].startswith(key)}
+        out.append(f"| {name} |" + "".join(f" {peaks[a]} |" for a in ALLOCATORS))
     rows = table_rows(instructions, "From C, through shared libraries")
     r16 = find(rows, "16")
     out += [
         "",
         f"Instructions per 16-byte allocate+free pair from C (callgrind, `results/instructions.md`, "
-        f"`scripts/instructions.sh`): midl-alloc {r16[1]}, mimalloc {r16[2]}, glibc {r16[3]}.",
+        f"`scripts/instructions.sh`): midl-alloc {r16['midl-alloc']}, mimalloc {r16['mimalloc']}, "
+        f"glibc {r16['glibc malloc']}.",
     ]
     return "\n".join(out)
 

@@ -1,4 +1,8 @@
-//! One interface, three allocators.
+//! One interface, every allocator compared: midl-alloc, mimalloc and the
+//! system allocator (glibc), then jemalloc and snmalloc (built from source
+//! by their -sys crates, with prefixed symbols) and tcmalloc (Debian's
+//! libtcmalloc-minimal4, opened with `dlopen`: linked, its `malloc` would
+//! replace glibc's for the whole benchmark).
 
 use super::*;
 
@@ -58,7 +62,108 @@ impl Allocator for System {
     }
 }
 
-pub(crate) const NAMES: [&str; 3] = [Midl::NAME, Mimalloc::NAME, System::NAME];
+#[derive(Clone, Copy)]
+pub(crate) struct Jemalloc;
+#[derive(Clone, Copy)]
+pub(crate) struct Snmalloc;
+#[derive(Clone, Copy)]
+pub(crate) struct Tcmalloc;
+
+impl Allocator for Jemalloc {
+    const NAME: &'static str = "jemalloc";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        // SAFETY: malloc has no preconditions.
+        unsafe { tikv_jemalloc_sys::malloc(size).cast() }
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        // SAFETY: caller's contract.
+        unsafe { tikv_jemalloc_sys::free(p.cast()) }
+    }
+}
+
+impl Allocator for Snmalloc {
+    const NAME: &'static str = "snmalloc";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        // SAFETY: sn_malloc has no preconditions.
+        unsafe { snmalloc_sys::sn_malloc(size).cast() }
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        // SAFETY: caller's contract.
+        unsafe { snmalloc_sys::sn_free(p.cast()) }
+    }
+}
+
+/// tcmalloc's entry points, from the library opened once.
+struct TcFns {
+    malloc: unsafe extern "C" fn(usize) -> *mut libc::c_void,
+    free: unsafe extern "C" fn(*mut libc::c_void),
+}
+
+/// Where Debian's libtcmalloc-minimal4 puts the library.
+const TCMALLOC_LIB: &str = "libtcmalloc_minimal.so.4";
+
+fn tcmalloc() -> &'static TcFns {
+    static FNS: std::sync::OnceLock<TcFns> = std::sync::OnceLock::new();
+    FNS.get_or_init(|| {
+        let name = std::ffi::CString::new(TCMALLOC_LIB).unwrap();
+        // SAFETY: dlopen/dlsym with NUL-terminated names. RTLD_LOCAL keeps
+        // its `malloc` out of the process's symbol lookup, RTLD_DEEPBIND
+        // makes the library's own calls bind to itself.
+        unsafe {
+            let h = libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL | libc::RTLD_DEEPBIND);
+            assert!(
+                !h.is_null(),
+                "cannot open {TCMALLOC_LIB} (apt-get install libtcmalloc-minimal4): {:?}",
+                std::ffi::CStr::from_ptr(libc::dlerror())
+            );
+            let sym = |n: &std::ffi::CStr| {
+                let f = libc::dlsym(h, n.as_ptr());
+                assert!(!f.is_null(), "{TCMALLOC_LIB} has no {n:?}");
+                f
+            };
+            TcFns {
+                malloc: std::mem::transmute::<*mut libc::c_void, unsafe extern "C" fn(usize) -> *mut libc::c_void>(
+                    sym(c"tc_malloc"),
+                ),
+                free: std::mem::transmute::<*mut libc::c_void, unsafe extern "C" fn(*mut libc::c_void)>(sym(
+                    c"tc_free",
+                )),
+            }
+        }
+    })
+}
+
+impl Allocator for Tcmalloc {
+    const NAME: &'static str = "tcmalloc";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        // SAFETY: tc_malloc has no preconditions.
+        unsafe { (tcmalloc().malloc)(size).cast() }
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        // SAFETY: caller's contract.
+        unsafe { (tcmalloc().free)(p.cast()) }
+    }
+}
+
+/// How many allocators are compared.
+pub(crate) const N: usize = 6;
+
+/// The allocators, in the order of every table and array (midl-alloc first,
+/// the ratios' numerator).
+pub(crate) const NAMES: [&str; N] = [
+    Midl::NAME,
+    Mimalloc::NAME,
+    System::NAME,
+    Jemalloc::NAME,
+    Snmalloc::NAME,
+    Tcmalloc::NAME,
+];
 
 /// No allocator: the same calls into functions that do nothing but hand
 /// back one static buffer. The marshalling rows time it with the three

@@ -1,5 +1,6 @@
-//! The comparison: midl-alloc, mimalloc and the system allocator (glibc)
-//! driven through one identical interface, in one run.
+//! The comparison: midl-alloc, mimalloc, the system allocator (glibc),
+//! jemalloc, snmalloc and tcmalloc driven through one identical interface,
+//! in one run.
 //!
 //! `cargo bench --bench compare` runs every workload under criterion (HTML
 //! report in target/criterion/report), then measures memory in child
@@ -26,7 +27,44 @@ macro_rules! for_each_allocator {
         $f(Midl, $($arg),*);
         $f(Mimalloc, $($arg),*);
         $f(System, $($arg),*);
+        $f(Jemalloc, $($arg),*);
+        $f(Snmalloc, $($arg),*);
+        $f(Tcmalloc, $($arg),*);
     }};
+}
+
+/// `runs_of_each!(|n, a| body)`: one closure of the work `n` per allocator
+/// (`NAMES` order), each with `a` bound to that allocator, for the
+/// interleaved rounds.
+macro_rules! runs_of_each {
+    (|$n:ident, $a:ident| $body:expr) => {
+        [
+            &|$n| {
+                let $a = Midl;
+                $body
+            },
+            &|$n| {
+                let $a = Mimalloc;
+                $body
+            },
+            &|$n| {
+                let $a = System;
+                $body
+            },
+            &|$n| {
+                let $a = Jemalloc;
+                $body
+            },
+            &|$n| {
+                let $a = Snmalloc;
+                $body
+            },
+            &|$n| {
+                let $a = Tcmalloc;
+                $body
+            },
+        ]
+    };
 }
 
 mod allocators;
@@ -141,16 +179,34 @@ impl Run {
         if !self.partial || self.smoke {
             return;
         }
+        let each = |ns: &[f64; N]| -> String {
+            NAMES
+                .iter()
+                .zip(ns)
+                .map(|(a, v)| format!("{a} {v:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let vs = |up: &[f64; N - 1]| -> String {
+            NAMES[1..]
+                .iter()
+                .zip(up)
+                .map(|(a, v)| format!("vs {a} {v:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         println!(
-            "{name} interleaved ({} rounds), ns per unit: midl-alloc {:.1}, mimalloc {:.1}, system {:.1}; \
-             paired speed-up vs mimalloc {:.2}, vs system {:.2}",
-            self.rounds, m.ns[0], m.ns[1], m.ns[2], m.speedup[0], m.speedup[1]
+            "{name} interleaved ({} rounds), ns per unit: {}; paired speed-up {}",
+            self.rounds,
+            each(&m.ns),
+            vs(&m.speedup)
         );
         if let Some(sh) = m.share {
             println!(
-                "{name} less the calls-only baseline ({:.1} ns): midl-alloc {:.1}, mimalloc {:.1}, system {:.1}; \
-                 paired speed-up of the allocator's share vs mimalloc {:.2}, vs system {:.2}",
-                sh.baseline, sh.ns[0], sh.ns[1], sh.ns[2], sh.speedup[0], sh.speedup[1]
+                "{name} less the calls-only baseline ({:.1} ns): {}; paired speed-up of the allocator's share {}",
+                sh.baseline,
+                each(&sh.ns),
+                vs(&sh.speedup)
             );
         }
     }
@@ -165,12 +221,8 @@ impl Run {
             let m = interleaved_with_baseline(
                 self.rounds,
                 1_000_000 / self.scale,
-                [
-                    &|n| marshal_calls(Midl, calls, n, write),
-                    &|n| marshal_calls(Mimalloc, calls, n, write),
-                    &|n| marshal_calls(System, calls, n, write),
-                    &|n| marshal_calls(CallsOnly, calls, n, write),
-                ],
+                runs_of_each!(|n, a| marshal_calls(a, calls, n, write)),
+                &|n| marshal_calls(CallsOnly, calls, n, write),
             );
             self.report(name, &m);
             if let Some(row) = rows.iter_mut().find(|r| r.group == name) {
@@ -192,14 +244,13 @@ impl Run {
                 bench_threads(Midl, &mut g, $f as Work<Midl>);
                 bench_threads(Mimalloc, &mut g, $f as Work<Mimalloc>);
                 bench_threads(System, &mut g, $f as Work<System>);
+                bench_threads(Jemalloc, &mut g, $f as Work<Jemalloc>);
+                bench_threads(Snmalloc, &mut g, $f as Work<Snmalloc>);
+                bench_threads(Tcmalloc, &mut g, $f as Work<Tcmalloc>);
                 g.finish();
-                let interleaved = self.selected($name).then(|| {
-                    interleaved(
-                        self.rounds,
-                        $work / self.scale,
-                        [&|n| $f(Midl, n), &|n| $f(Mimalloc, n), &|n| $f(System, n)],
-                    )
-                });
+                let interleaved = self
+                    .selected($name)
+                    .then(|| interleaved(self.rounds, $work / self.scale, runs_of_each!(|n, a| $f(a, n))));
                 if let Some(m) = &interleaved {
                     self.report($name, m);
                 }

@@ -16,12 +16,12 @@ pub(crate) struct Row {
 #[derive(Clone, Copy)]
 pub(crate) struct Interleaved {
     /// Median ns per unit of work, for each allocator (`NAMES` order).
-    pub(crate) ns: [f64; 3],
-    /// The median over rounds of each round's ratio of mimalloc's (then
-    /// the system allocator's) time to midl-alloc's: a paired comparison,
+    pub(crate) ns: [f64; N],
+    /// The median over rounds of each round's ratio of each other
+    /// allocator's time (`NAMES[1..]` order) to midl-alloc's: a paired comparison,
     /// so a round the machine slowed down as a whole counts as one round,
     /// not as a fast or slow allocator.
-    pub(crate) speedup: [f64; 2],
+    pub(crate) speedup: [f64; N - 1],
     /// For the marshalling rows: each allocator's own share of a unit.
     pub(crate) share: Option<Share>,
 }
@@ -33,10 +33,10 @@ pub(crate) struct Share {
     /// Median ns per unit of the baseline.
     pub(crate) baseline: f64,
     /// Median over rounds of each allocator's time less the baseline's.
-    pub(crate) ns: [f64; 3],
-    /// Median over rounds of mimalloc's (then the system allocator's)
-    /// share divided by midl-alloc's.
-    pub(crate) speedup: [f64; 2],
+    pub(crate) ns: [f64; N],
+    /// Median over rounds of each other allocator's share (`NAMES[1..]`
+    /// order) divided by midl-alloc's.
+    pub(crate) speedup: [f64; N - 1],
 }
 
 /// Rounds of the interleaved measurement of the threaded workloads.
@@ -46,38 +46,41 @@ pub(crate) const INTERLEAVED_ROUNDS: usize = 15;
 /// `rounds` rounds, each running every allocator once on `work` units,
 /// in turn. The threaded workloads swing with the machine's scheduling
 /// (on the 2-core reference machine, Larson's rate moved 3x between runs
-/// for every allocator, and all three together), so allocators measured
+/// for every allocator, and all of them together), so allocators measured
 /// minutes apart, as criterion measures them, compare the machine's
 /// moods more than the allocators; within a round they share them.
-pub(crate) fn interleaved(rounds: usize, work: u64, runs: [&dyn Fn(u64) -> Duration; 3]) -> Interleaved {
-    summarize(&measure_rounds(rounds, work, runs))
+pub(crate) fn interleaved(rounds: usize, work: u64, runs: [&dyn Fn(u64) -> Duration; N]) -> Interleaved {
+    summarize(&measure_rounds(rounds, work, &runs))
 }
 
-/// [`interleaved`] with a fourth run in each round, the [`CallsOnly`]
-/// baseline, from which each allocator's share is taken.
-pub(crate) fn interleaved_with_baseline(rounds: usize, work: u64, runs: [&dyn Fn(u64) -> Duration; 4]) -> Interleaved {
-    let ns = measure_rounds(rounds, work, runs);
-    let (allocators, baseline) = ns.split_at(3);
+/// [`interleaved`] with one more run in each round, the [`CallsOnly`]
+/// `baseline`, from which each allocator's share is taken.
+pub(crate) fn interleaved_with_baseline(
+    rounds: usize,
+    work: u64,
+    runs: [&dyn Fn(u64) -> Duration; N],
+    baseline: &dyn Fn(u64) -> Duration,
+) -> Interleaved {
+    let mut all: Vec<&dyn Fn(u64) -> Duration> = runs.to_vec();
+    all.push(baseline);
+    let ns = measure_rounds(rounds, work, &all);
+    let (allocators, baseline) = ns.split_at(N);
     let baseline = &baseline[0];
     let mut m = summarize(allocators);
     let share = |i: usize| -> Vec<f64> { ns[i].iter().zip(baseline).map(|(a, b)| a - b).collect() };
     let paired = |i: usize| median(share(i).iter().zip(share(0)).map(|(o, m)| o / m).collect());
     m.share = Some(Share {
         baseline: median(baseline.clone()),
-        ns: [0, 1, 2].map(|i| median(share(i))),
-        speedup: [paired(1), paired(2)],
+        ns: std::array::from_fn(|i| median(share(i))),
+        speedup: std::array::from_fn(|i| paired(i + 1)),
     });
     m
 }
 
 /// ns per unit of each run, one value a round; the runs of a round run
 /// one after another.
-pub(crate) fn measure_rounds<const N: usize>(
-    rounds: usize,
-    work: u64,
-    runs: [&dyn Fn(u64) -> Duration; N],
-) -> Vec<Vec<f64>> {
-    let mut ns = vec![Vec::with_capacity(rounds); N];
+pub(crate) fn measure_rounds(rounds: usize, work: u64, runs: &[&dyn Fn(u64) -> Duration]) -> Vec<Vec<f64>> {
+    let mut ns = vec![Vec::with_capacity(rounds); runs.len()];
     for _ in 0..rounds {
         for (run, v) in runs.iter().zip(ns.iter_mut()) {
             v.push(run(work).as_nanos() as f64 / work as f64);
@@ -91,13 +94,13 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The three allocators' rounds (`NAMES` order): medians and paired
+/// Every allocator's rounds (`NAMES` order): medians and paired
 /// speed-ups.
 pub(crate) fn summarize(ns: &[Vec<f64>]) -> Interleaved {
     let paired = |i: usize| median(ns[i].iter().zip(&ns[0]).map(|(o, m)| o / m).collect());
     Interleaved {
-        ns: [0, 1, 2].map(|i| median(ns[i].clone())),
-        speedup: [paired(1), paired(2)],
+        ns: std::array::from_fn(|i| median(ns[i].clone())),
+        speedup: std::array::from_fn(|i| paired(i + 1)),
         share: None,
     }
 }

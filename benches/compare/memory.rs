@@ -229,6 +229,9 @@ pub(crate) fn child(spec: &str) {
         "midl-alloc" => run!(Midl),
         "mimalloc" => run!(Mimalloc),
         "system" => run!(System),
+        "jemalloc" => run!(Jemalloc),
+        "snmalloc" => run!(Snmalloc),
+        "tcmalloc" => run!(Tcmalloc),
         other => panic!("unknown allocator {other}"),
     }
     println!(
@@ -254,7 +257,7 @@ pub(crate) fn run_one(spec: &str) {
     let repeat = parts.next().map_or(1, |r| r.parse::<u32>().expect("repeat: a number"));
     for _ in 0..repeat {
         if alloc == "all" {
-            for alloc in ["midl-alloc", "mimalloc", "system"] {
+            for alloc in NAMES {
                 run_once(workload, alloc, work);
             }
         } else {
@@ -282,6 +285,9 @@ pub(crate) fn run_once(workload: &str, alloc: &str, work: u64) {
         "midl-alloc" => run!(Midl),
         "mimalloc" => run!(Mimalloc),
         "system" => run!(System),
+        "jemalloc" => run!(Jemalloc),
+        "snmalloc" => run!(Snmalloc),
+        "tcmalloc" => run!(Tcmalloc),
         other => panic!("unknown allocator {other}"),
     };
     println!(

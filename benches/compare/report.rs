@@ -22,7 +22,10 @@ pub(crate) fn write_results(rows: &[Row], memory: &[MemoryRow]) {
 }
 
 fn write_header(md: &mut String) {
-    let _ = writeln!(md, "# midl-alloc vs mimalloc vs system allocator\n");
+    let _ = writeln!(
+        md,
+        "# midl-alloc against mimalloc, the system allocator, jemalloc, snmalloc and tcmalloc\n"
+    );
     let _ = writeln!(md, "Machine: {}.  ", machine());
     let _ = writeln!(
         md,
@@ -37,22 +40,43 @@ fn write_header(md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "mimalloc is libmimalloc-sys's default build through `mi_malloc`/`mi_free`; system is glibc `malloc`/`free`.\n"
+        "mimalloc is libmimalloc-sys's default build through `mi_malloc`/`mi_free`; system is glibc `malloc`/`free`; \
+         jemalloc is tikv-jemalloc-sys's build (jemalloc 5.3) through its prefixed `malloc`/`free`; snmalloc is \
+         snmalloc-sys's `build_cc` build through `sn_malloc`/`sn_free`; tcmalloc is Debian's libtcmalloc-minimal4 \
+         (gperftools), opened with `dlopen`, through `tc_malloc`/`tc_free` (a call through a pointer, as a PLT call is).\n"
     );
 }
 
+/// `| a | b | c |` of the cells.
+fn cells(v: impl IntoIterator<Item = String>) -> String {
+    v.into_iter().map(|c| format!(" {c} |")).collect()
+}
+
+/// The header cells of a table with a column per allocator, then one
+/// ratio column per other allocator.
+fn allocator_columns() -> String {
+    cells(
+        NAMES
+            .iter()
+            .map(|a| a.to_string())
+            .chain(NAMES[1..].iter().map(|a| format!("vs {a}"))),
+    )
+}
+
+/// The alignment row's cells for [`allocator_columns`].
+fn allocator_rule() -> String {
+    "---:|".repeat(2 * N - 1)
+}
+
 /// The throughput table; returns the chart's rows.
-fn write_throughput(md: &mut String, rows: &[Row]) -> Vec<(String, [f64; 3])> {
+fn write_throughput(md: &mut String, rows: &[Row]) -> Vec<(String, [f64; N])> {
     let _ = writeln!(md, "## Throughput\n");
     let _ = writeln!(
         md,
         "Ratios are midl-alloc's throughput divided by the other's (above 1.00: midl-alloc is faster).\n"
     );
-    let _ = writeln!(
-        md,
-        "| workload | unit | midl-alloc | mimalloc | system | vs mimalloc | vs system |"
-    );
-    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "| workload | unit |{}", allocator_columns());
+    let _ = writeln!(md, "|---|---|{}", allocator_rule());
     let mut chart = Vec::new();
     for r in rows {
         let t: Vec<Option<f64>> = match r.interleaved {
@@ -78,17 +102,13 @@ fn write_throughput(md: &mut String, rows: &[Row]) -> Vec<(String, [f64; 3])> {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} |{}",
             r.label,
             r.unit,
-            fmt(t[0]),
-            fmt(t[1]),
-            fmt(t[2]),
-            ratio(1),
-            ratio(2)
+            cells(t.iter().map(|&x| fmt(x)).chain((1..N).map(ratio)))
         );
-        if let (Some(m), Some(mi), Some(s)) = (t[0], t[1], t[2]) {
-            chart.push((r.label.clone(), [m / mi, 1.0, s / mi]));
+        if let (Some(mi), true) = (t[1], t.iter().all(Option::is_some)) {
+            chart.push((r.label.clone(), std::array::from_fn(|i| t[i].unwrap_or(0.0) / mi)));
         }
     }
     chart
@@ -106,16 +126,20 @@ fn write_shares(md: &mut String, rows: &[Row]) {
              allocator's time less that baseline, round by round, is what the allocator adds to a call; ratios \
              as above, from each round's shares.\n"
         );
-        let _ = writeln!(
-            md,
-            "| workload | baseline ns/call | midl-alloc | mimalloc | system | vs mimalloc | vs system |"
-        );
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(md, "| workload | baseline ns/call |{}", allocator_columns());
+        let _ = writeln!(md, "|---|---:|{}", allocator_rule());
         for (r, sh) in shares {
             let _ = writeln!(
                 md,
-                "| {} | {:.1} | {:.1} ns | {:.1} ns | {:.1} ns | {:.2} | {:.2} |",
-                r.label, sh.baseline, sh.ns[0], sh.ns[1], sh.ns[2], sh.speedup[0], sh.speedup[1]
+                "| {} | {:.1} |{}",
+                r.label,
+                sh.baseline,
+                cells(
+                    sh.ns
+                        .iter()
+                        .map(|v| format!("{v:.1} ns"))
+                        .chain(sh.speedup.iter().map(|v| format!("{v:.2}")))
+                )
             );
         }
     }
@@ -179,11 +203,11 @@ fn write_memory(md: &mut String, memory: &[MemoryRow]) {
 }
 
 /// A horizontal grouped bar chart of throughput relative to mimalloc.
-pub(crate) fn svg(rows: &[(String, [f64; 3])]) -> String {
-    let colors = ["#d62728", "#1f77b4", "#7f7f7f"];
-    let (left, bar, gap, width) = (230.0, 9.0, 10.0, 420.0);
+pub(crate) fn svg(rows: &[(String, [f64; N])]) -> String {
+    let colors = ["#d62728", "#1f77b4", "#7f7f7f", "#2ca02c", "#9467bd", "#ff7f0e"];
+    let (left, bar, gap, width) = (300.0, 7.0, 10.0, 420.0);
     let max = rows.iter().flat_map(|r| r.1).fold(1.0f64, f64::max).min(8.0);
-    let height = 60.0 + rows.len() as f64 * (3.0 * bar + gap);
+    let height = 60.0 + rows.len() as f64 * (N as f64 * bar + gap);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -196,7 +220,7 @@ pub(crate) fn svg(rows: &[(String, [f64; 3])]) -> String {
         r#"<text x="10" y="16" font-size="13">Throughput relative to mimalloc (longer is faster)</text>"#
     );
     for (i, name) in NAMES.iter().enumerate() {
-        let x = 10.0 + i as f64 * 120.0;
+        let x = 10.0 + i as f64 * 110.0;
         let _ = writeln!(
             s,
             r#"<rect x="{x}" y="26" width="10" height="10" fill="{}"/><text x="{}" y="35">{name}</text>"#,
@@ -211,12 +235,12 @@ pub(crate) fn svg(rows: &[(String, [f64; 3])]) -> String {
         height - 8.0
     );
     for (k, (label, vals)) in rows.iter().enumerate() {
-        let y = 50.0 + k as f64 * (3.0 * bar + gap);
+        let y = 50.0 + k as f64 * (N as f64 * bar + gap);
         let _ = writeln!(
             s,
             r#"<text x="{}" y="{}" text-anchor="end">{label}</text>"#,
             left - 6.0,
-            y + 1.5 * bar + 4.0
+            y + N as f64 / 2.0 * bar + 4.0
         );
         for (i, v) in vals.iter().enumerate() {
             let w = (v.min(max) / max) * width;
