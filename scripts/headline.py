@@ -36,6 +36,7 @@ MEMORY = [
     ("mixed-churn", "steady mixed-size churn"),
     ("phase-shift", "size-phase shift"),
     ("thread-churn", "thread churn (one live block per thread lifetime)"),
+    ("large-buffers", "large buffers, 5-25 MiB"),
 ]
 
 

@@ -188,7 +188,14 @@ pub(crate) fn thread_churn<A: Allocator>(a: A) {
     settle(a);
 }
 
-pub(crate) const MEMORY_WORKLOADS: [(&str, &str); 6] = [
+/// The large-buffer row's work (`large_buffers`: 20 live buffers of
+/// 5-25 MiB, 200 replacements) for its peak RSS, then everything freed.
+pub(crate) fn large_buffers_memory<A: Allocator>(a: A) {
+    large_buffers(a, 200);
+    settle(a);
+}
+
+pub(crate) const MEMORY_WORKLOADS: [(&str, &str); 7] = [
     (
         "mixed-churn",
         "steady mixed-size churn, 100k live blocks of 16 B..32 KiB, all freed",
@@ -207,6 +214,10 @@ pub(crate) const MEMORY_WORKLOADS: [(&str, &str); 6] = [
         "thread-churn",
         "20k threads, 10 at a time, each swapping one 128 B block into 1000 slots",
     ),
+    (
+        "large-buffers",
+        "20 live buffers of 5-25 MiB replaced 200 times, written through, all freed",
+    ),
 ];
 
 pub(crate) fn child(spec: &str) {
@@ -221,6 +232,7 @@ pub(crate) fn child(spec: &str) {
                 "exited-owner" => exited_owner($a),
                 "idle-after-burst" => idle_after_burst($a),
                 "thread-churn" => thread_churn($a),
+                "large-buffers" => large_buffers_memory($a),
                 other => panic!("unknown workload {other}"),
             }
         };

@@ -145,6 +145,18 @@ impl SpanSet {
         Some(start)
     }
 
+    /// Removes and returns the longest span of `min..=max` bytes (lowest
+    /// address first among equals), if any.
+    pub(crate) fn take_longest(&mut self, min: usize, max: usize) -> Option<Span> {
+        let mut best: Option<usize> = None;
+        for (i, s) in self.spans().iter().enumerate() {
+            if (min..=max).contains(&s.len) && best.is_none_or(|b| s.len > self.spans[b].len) {
+                best = Some(i);
+            }
+        }
+        best.map(|i| self.remove(i))
+    }
+
     /// Takes `len` bytes starting exactly at `base`, if a span begins there
     /// and is long enough (the rest of it stays): how a block grows in place
     /// into the free range right after it.

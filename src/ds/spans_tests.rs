@@ -71,6 +71,19 @@ fn take_at_grows_into_the_next_span() {
 }
 
 #[test]
+fn take_longest_within_bounds() {
+    let mut set = SpanSet::new();
+    let mut spill = Spill::new();
+    set.give(0, 3 * U, 1, &mut spill);
+    set.give(10 * U, 5 * U, 1, &mut spill);
+    set.give(20 * U, 9 * U, 1, &mut spill);
+    assert_eq!(set.take_longest(4 * U, 8 * U).map(|s| s.base), Some(10 * U));
+    assert_eq!(set.take_longest(4 * U, 8 * U), None);
+    assert_eq!(set.take_longest(U, 100 * U).map(|s| s.len), Some(9 * U));
+    assert_eq!(set.bytes(), 3 * U);
+}
+
+#[test]
 fn full_set_spills_the_oldest() {
     let mut set = SpanSet::new();
     let mut spill = Spill::new();
@@ -112,6 +125,10 @@ enum Op {
         pick: usize,
         len: usize,
     },
+    TakeLongest {
+        min: usize,
+        max: usize,
+    },
     Trim {
         now: u64,
         delay: u64,
@@ -124,6 +141,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0usize..256, 1usize..24, 0u64..100).prop_map(|(at, len, time)| Op::Give { at, len, time }),
         3 => (1usize..40, 0u32..5).prop_map(|(len, align_log)| Op::Take { len, align_log }),
         1 => (0usize..64, 1usize..8).prop_map(|(pick, len)| Op::TakeAt { pick, len }),
+        1 => (1usize..20, 0usize..20).prop_map(|(min, more)| Op::TakeLongest { min, max: min + more }),
         1 => (0u64..120, 0u64..50, 0usize..200).prop_map(|(now, delay, max)| Op::Trim { now, delay, max }),
     ]
 }
@@ -180,6 +198,15 @@ proptest! {
                         let ok = set.take_at(s.base, len * U);
                         prop_assert_eq!(ok, s.len >= len * U);
                         if ok { used.extend(s.base / U..s.base / U + len); }
+                    }
+                }
+                Op::TakeLongest { min, max } => {
+                    let longest = set.spans().iter().filter(|s| (min * U..=max * U).contains(&s.len)).map(|s| s.len).max();
+                    let got = set.take_longest(min * U, max * U);
+                    prop_assert_eq!(got.map(|s| s.len), longest);
+                    if let Some(s) = got {
+                        prop_assert!((s.base / U..(s.base + s.len) / U).all(|u| before.contains(&u)));
+                        used.extend(s.base / U..(s.base + s.len) / U);
                     }
                 }
                 Op::Trim { now, delay, max } => {

@@ -27,7 +27,7 @@
 use super::layout::SEGMENT_SIZE;
 use super::os;
 use crate::base::sync::{lock, model_const_fn, Mutex};
-use crate::ds::spans::{SpanSet, Spill};
+use crate::ds::spans::{Span, SpanSet, Spill};
 use crate::ds::stats;
 
 /// Most bytes the cache keeps mapped.
@@ -71,15 +71,48 @@ impl SpanCache {
     }
 
     /// A range of `len` bytes aligned to the segment size, from the cache:
-    /// mapped, not zeroed, the caller's. None when nothing cached fits.
+    /// mapped, not zeroed, the caller's. None when nothing cached can serve.
+    ///
+    /// When no cached range holds `len` bytes at the alignment, the longest
+    /// one of at least a quarter of `len` is grown into a fresh aligned
+    /// range by moving its pages there (`os::remap_to`: page tables move,
+    /// nothing is copied or faulted in again), so memory already resident
+    /// serves most of the object instead of waiting in the cache while a
+    /// fresh mapping is faulted in beside it.
     pub(crate) fn take(&self, len: usize) -> Option<*mut u8> {
         let mut spill = Spill::new();
-        let got = self.with(|set| set.take(len, SEGMENT_SIZE, &mut spill));
+        let (got, grow) = self.with(|set| match set.take(len, SEGMENT_SIZE, &mut spill) {
+            Some(base) => (Some(base as *mut u8), None),
+            None => (None, set.take_longest(len / 4, len)),
+        });
         release(&spill);
+        let got = got.or_else(|| grow.and_then(|span| self.grow_span(span, len)));
         if got.is_some() {
             stats::LARGE_REUSED.add(1);
         }
-        got.map(|b| b as *mut u8)
+        got
+    }
+
+    /// Moves `span`'s pages to the start of a fresh aligned range of `len`
+    /// bytes; the range, or None (the span cached again) when the kernel
+    /// refuses (a span merged from mappings it cannot join).
+    fn grow_span(&self, span: Span, len: usize) -> Option<*mut u8> {
+        let target = os::map_aligned(len, SEGMENT_SIZE);
+        // SAFETY: the span is ours (taken from the set) and holds nothing
+        // live; the target is the fresh mapping just made, which the moved
+        // pages replace.
+        unsafe {
+            if !target.is_null() && os::remap_to(span.base as *mut u8, span.len, len, target) {
+                return Some(target);
+            }
+            if !target.is_null() {
+                os::unmap(target, len);
+            }
+            let mut spill = Spill::new();
+            self.with(|set| set.give(span.base, span.len, span.freed_at, &mut spill));
+            release(&spill);
+        }
+        None
     }
 
     /// Takes the `len` bytes that start at `at` if they are cached: how a

@@ -1,6 +1,7 @@
 //! The large-object tier: a freed large object's memory serves later large
 //! objects of other sizes (no fresh mapping, no new resident memory), goes
-//! back to the OS once unused for ten purge delays, and objects above the
+//! back to the OS once unused for ten purge delays, grows into an object
+//! larger than itself by moving its pages, and objects above the
 //! tier (more than 64 MiB) are unmapped when freed; `realloc` resizes large
 //! objects without copying and keeps their contents. A child process of its
 //! own: the statistics and RSS are process-wide.
@@ -106,4 +107,25 @@ pub(crate) fn large_objects_reuse_each_others_memory() {
         base_mapped
     );
     assert_eq!(os_stats().large_cached, 0);
+
+    // A buffer larger than any cached range grows the longest one: its
+    // resident pages move to the new object, only the rest is fresh.
+    let x = alloc(12 * MIB);
+    fill(x, 12 * MIB, 6);
+    free(x, 12 * MIB);
+    let (rss, reused) = (rss_kib(), os_stats().large_reused);
+    let y = alloc(40 * MIB);
+    fill(y, 40 * MIB, 7);
+    assert_eq!(
+        os_stats().large_reused,
+        reused + 1,
+        "the 12 MiB range should have grown"
+    );
+    let grew = rss_kib().saturating_sub(rss);
+    assert!(
+        grew <= 34 * 1024,
+        "a 40 MiB object made {grew} KiB resident with 12 MiB of freed memory to move: it did not reuse it"
+    );
+    assert!(holds(y, 40 * MIB, 7));
+    free(y, 40 * MIB);
 }
