@@ -18,6 +18,7 @@ mod purge_churn;
 mod remote_burst;
 mod return_to_os;
 mod sparse;
+mod sparse_decay;
 mod sparse_remote;
 mod thread_churn;
 
@@ -83,6 +84,7 @@ cases! {
     remote_burst::memory_freed_remotely_goes_back_while_the_owner_allocates_lightly,
     return_to_os::memory_freed_after_the_owner_exited_goes_back_to_the_os,
     sparse::sparse_pages_give_back_free_os_pages_and_keep_every_block,
+    sparse_decay::sparse_pages_wait_out_the_delay,
     sparse_remote::pages_left_sparse_by_remote_frees_give_back_free_os_pages,
     thread_churn::address_space_stays_bounded_under_thread_churn,
 }

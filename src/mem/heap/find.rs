@@ -153,7 +153,8 @@ impl Heap {
         unsafe {
             if (*heap).state.carved >= PURGE_AFTER_CARVED {
                 Heap::purge_free_blocks(heap);
-                Heap::purge_sparse(heap, Some((*page).local(|l| l.class as usize)));
+                let class = (*page).local(|l| l.class as usize);
+                Heap::purge_sparse(heap, Some(class), 0, 0);
             }
             (*heap).state.carved += (*page).extend();
         }

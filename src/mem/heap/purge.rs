@@ -24,7 +24,7 @@ impl Heap {
             Heap::trim_large_cache(heap, now, delay);
             (*(*heap).state.arena).spans.trim(now, delay);
             Heap::purge_free_blocks(heap);
-            Heap::purge_sparse(heap, None);
+            Heap::purge_sparse(heap, None, now, delay);
             Heap::flush_large_counts(heap);
             let mut seg = (*heap).state.segments;
             while !seg.is_null() {
@@ -125,6 +125,7 @@ impl Heap {
                 let seg = segment_of(page.cast());
                 let bit = 1u64 << Segment::page_index(seg, page);
                 Segment::local(seg, |l| l.sparse_mask |= bit);
+                (*page).local(|l| l.sparse_at = 0);
                 (*heap).state.sparse_pages += 1;
             }
         }
@@ -140,9 +141,16 @@ impl Heap {
     /// blocks or so when the pages of the class being carved were purged
     /// too.) Walks the segment list only while pages are listed.
     ///
+    /// With a `delay` (maintenance, at time `now`), only pages that have
+    /// been sparse that long are given back (the age counts from the first
+    /// call that sees a page listed: listing reads no clock), so a page that
+    /// empties and refills at a steady pace is not given back and faulted in
+    /// again; carving passes no delay (fresh memory is being faulted in, so
+    /// free memory goes back at once).
+    ///
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread.
-    pub(super) unsafe fn purge_sparse(heap: *mut Heap, keep: Option<usize>) {
+    pub(super) unsafe fn purge_sparse(heap: *mut Heap, keep: Option<usize>, now: u64, delay: u64) {
         // SAFETY: the listed pages are pages of the heap's segments (a page
         // is unlisted when retired, and abandoning a heap clears the lists).
         unsafe {
@@ -151,8 +159,15 @@ impl Heap {
                 let (next, mask) = Segment::local(seg, |l| (l.next, core::mem::take(&mut l.sparse_mask)));
                 for i in ones(mask) {
                     let page = Segment::page(seg, i);
-                    let class = (*page).local(|l| l.class as usize);
-                    if Some(class) == keep {
+                    let (class, waited) = (*page).local(|l| {
+                        if delay > 0 && l.sparse_at == 0 {
+                            l.sparse_at = now.max(1);
+                        }
+                        (l.class as usize, now.saturating_sub(l.sparse_at) >= delay)
+                    });
+                    // The class being carved keeps its pages; otherwise a
+                    // page waits until it has been sparse for `delay`.
+                    if Some(class) == keep || !waited {
                         Segment::local(seg, |l| l.sparse_mask |= 1u64 << i);
                         continue;
                     }

@@ -80,6 +80,9 @@ pub(crate) struct PageLocal {
     pub(crate) next: *mut Page,
     /// When the page was retired (ms, coarse clock); 0 if nothing to purge.
     pub(crate) retired_at: u64,
+    /// While listed as sparse: when maintenance first saw it listed (ms,
+    /// coarse clock); 0 until then (listing reads no clock).
+    pub(crate) sparse_at: u64,
 }
 
 /// Where a page stands in its heap, which decides when a local free must
@@ -149,6 +152,7 @@ impl PageLocal {
             prev: ptr::null_mut(),
             next: ptr::null_mut(),
             retired_at: 0,
+            sparse_at: 0,
             decommitted: false,
             counted_used: 0,
             remote: 0,
