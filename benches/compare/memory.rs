@@ -308,10 +308,22 @@ pub(crate) fn run_once(workload: &str, alloc: &str, work: u64) {
     );
 }
 
+/// This benchmark's executable, for its child processes. Read from
+/// /proc/self/exe, which names a file rebuilt under the running benchmark
+/// (a `cargo build` meanwhile) "... (deleted)": the path itself then runs
+/// the binary built from the same sources.
+fn bench_exe() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    match exe.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
+        Some(path) => PathBuf::from(path),
+        None => exe,
+    }
+}
+
 /// (start, peak, final) RSS and peak address space in KiB, the median of
 /// `n` runs by final RSS.
 pub(crate) fn measure_memory(workload: &str, alloc: &str, n: usize) -> [u64; 4] {
-    let exe = std::env::current_exe().unwrap();
+    let exe = bench_exe();
     let mut runs: Vec<[u64; 4]> = (0..n)
         .map(|_| {
             let out = std::process::Command::new(&exe)
