@@ -93,6 +93,7 @@ use report::*;
 use server::*;
 
 fn main() {
+    remember_exe();
     if let Ok(spec) = std::env::var("MIDL_BENCH_CHILD") {
         child(&spec);
         return;

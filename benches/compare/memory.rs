@@ -308,16 +308,20 @@ pub(crate) fn run_once(workload: &str, alloc: &str, work: u64) {
     );
 }
 
-/// This benchmark's executable, for its child processes. Read from
-/// /proc/self/exe, which names a file rebuilt under the running benchmark
-/// (a `cargo build` meanwhile) "... (deleted)": the path itself then runs
-/// the binary built from the same sources.
+/// This benchmark's executable, for its child processes: read once, when
+/// the run starts ([`remember_exe`]). Read late in a long run, from
+/// /proc/self/exe, it has named a file that no longer existed (ENOENT on
+/// spawning it, twice, after a rebuild under the running benchmark).
+static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Records this benchmark's executable (first thing in `main`).
+pub(crate) fn remember_exe() {
+    EXE.get_or_init(|| std::env::current_exe().expect("the benchmark's own executable"));
+}
+
 fn bench_exe() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    match exe.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
-        Some(path) => PathBuf::from(path),
-        None => exe,
-    }
+    remember_exe();
+    EXE.get().cloned().unwrap_or_default()
 }
 
 /// (start, peak, final) RSS and peak address space in KiB, the median of
