@@ -30,7 +30,6 @@ THROUGHPUT = [
 ]
 # The allocators of compare.md, midl-alloc first, and what the README calls them.
 ALLOCATORS = ["midl-alloc", "mimalloc", "system", "jemalloc", "snmalloc", "tcmalloc"]
-OTHERS = ALLOCATORS[1:]
 SHOWN = {a: a for a in ALLOCATORS} | {"system": "glibc"}
 MEMORY = [
     ("mixed-churn", "steady mixed-size churn"),
@@ -61,8 +60,22 @@ def find(rows, prefix):
     sys.exit(f"results/compare.md has no row {prefix!r}")
 
 
+def present(compare):
+    """The allocators of ALLOCATORS that results/compare.md has columns
+    for (an older results file compares fewer)."""
+    header = re.search(r"^\| workload \| unit \|(.*)$", compare, re.M)
+    if not header:
+        sys.exit("results/compare.md has no throughput table")
+    cols = {c.strip() for c in header.group(1).split("|")}
+    return [a for a in ALLOCATORS if a in cols]
+
+
 def headline():
     compare = open(os.path.join(ROOT, "results", "compare.md")).read()
+    allocators = present(compare)
+    others = allocators[1:]
+    # Memory: relative to glibc, so glibc's own column would be all 1.00.
+    measured = [a for a in allocators if a != "system"]
     instructions = open(os.path.join(ROOT, "results", "instructions.md")).read()
     out = [
         "Ratios are midl-alloc's speed over the other's, measured in one run (above 1: midl-alloc "
@@ -70,21 +83,23 @@ def headline():
         "`results/compare.md` (`cargo bench --bench compare`), copied here by "
         "`python3 scripts/headline.py`.",
         "",
-        "| workload |" + "".join(f" vs {SHOWN[o]} |" for o in OTHERS),
-        "|---|" + "---:|" * len(OTHERS),
+        "| workload |" + "".join(f" vs {SHOWN[o]} |" for o in others),
+        "|---|" + "---:|" * len(others),
     ]
     for section, prefix, name in THROUGHPUT:
         r = find(table_rows(compare, section), prefix)
-        out.append(f"| {name} |" + "".join(f" {r['vs ' + o]} |" for o in OTHERS))
+        out.append(f"| {name} |" + "".join(f" {r['vs ' + o]} |" for o in others))
     out += [
         "",
-        "| memory workload: peak RSS relative to glibc |" + "".join(f" {SHOWN[a]} |" for a in ALLOCATORS),
-        "|---|" + "---:|" * len(ALLOCATORS),
+        "| memory workload: peak RSS relative to glibc |" + "".join(f" {SHOWN[a]} |" for a in measured),
+        "|---|" + "---:|" * len(measured),
     ]
     mem = table_rows(compare, "Memory")
     for key, name in MEMORY:
         peaks = {r["allocator"]: r["peak vs system"] for r in mem if r["workload"].startswith(key)}
-        out.append(f"| {name} |" + "".join(f" {peaks[a]} |" for a in ALLOCATORS))
+        if not peaks:
+            continue  # a workload an older results file lacks
+        out.append(f"| {name} |" + "".join(f" {peaks[a]} |" for a in measured))
     rows = table_rows(instructions, "From C, through shared libraries")
     r16 = find(rows, "16")
     out += [
