@@ -24,13 +24,13 @@ use std::time::{Duration, Instant};
 /// Runs `$f::<A>($args)` for each allocator.
 macro_rules! for_each_allocator {
     ($f:ident($($arg:expr),*)) => {{
-        $f(Midl, $($arg),*);
-        $f(Mimalloc, $($arg),*);
-        $f(System, $($arg),*);
-        $f(Jemalloc, $($arg),*);
-        $f(Snmalloc, $($arg),*);
-        $f(Tcmalloc, $($arg),*);
+        for_each_allocator!(@ $f($($arg),*); Midl Mimalloc System Jemalloc Snmalloc Tcmalloc);
     }};
+    (@ $f:ident($($arg:expr),*); $a:ident $($rest:ident)*) => {{
+        $f($a, $($arg),*);
+        for_each_allocator!(@ $f($($arg),*); $($rest)*);
+    }};
+    (@ $f:ident($($arg:expr),*);) => {{}};
 }
 
 /// `runs_of_each!(|n, a| body)`: one closure of the work `n` per allocator
@@ -38,32 +38,13 @@ macro_rules! for_each_allocator {
 /// interleaved rounds.
 macro_rules! runs_of_each {
     (|$n:ident, $a:ident| $body:expr) => {
-        [
-            &|$n| {
-                let $a = Midl;
-                $body
-            },
-            &|$n| {
-                let $a = Mimalloc;
-                $body
-            },
-            &|$n| {
-                let $a = System;
-                $body
-            },
-            &|$n| {
-                let $a = Jemalloc;
-                $body
-            },
-            &|$n| {
-                let $a = Snmalloc;
-                $body
-            },
-            &|$n| {
-                let $a = Tcmalloc;
-                $body
-            },
-        ]
+        runs_of_each!(@ $n, $a, $body; Midl Mimalloc System Jemalloc Snmalloc Tcmalloc)
+    };
+    (@ $n:ident, $a:ident, $body:expr; $($t:ident)*) => {
+        [$(&|$n| {
+            let $a = $t;
+            $body
+        }),*]
     };
 }
 
@@ -236,18 +217,12 @@ impl Run {
     /// interleaved rounds the table takes (`work` units a run, about 20-50
     /// ms for midl-alloc).
     fn threaded_rows(&self, c: &mut Criterion) -> Vec<Row> {
-        type Work<A> = fn(A, u64) -> Duration;
         let mut rows = Vec::new();
         macro_rules! threaded {
             ($name:expr, $label:expr, $unit:expr, $f:ident, $work:expr) => {{
                 let mut g = c.benchmark_group($name);
                 g.throughput(Throughput::Elements(1));
-                bench_threads(Midl, &mut g, $f as Work<Midl>);
-                bench_threads(Mimalloc, &mut g, $f as Work<Mimalloc>);
-                bench_threads(System, &mut g, $f as Work<System>);
-                bench_threads(Jemalloc, &mut g, $f as Work<Jemalloc>);
-                bench_threads(Snmalloc, &mut g, $f as Work<Snmalloc>);
-                bench_threads(Tcmalloc, &mut g, $f as Work<Tcmalloc>);
+                for_each_allocator!(bench_threads(&mut g, $f));
                 g.finish();
                 let interleaved = self
                     .selected($name)

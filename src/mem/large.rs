@@ -94,14 +94,12 @@ pub(crate) unsafe fn place(base: *mut u8, map_size: usize, align: usize) -> *mut
 /// `seg` is a dead large object's mapping owned by the caller, with
 /// `map_size >= map_size_for(size, align)`.
 pub(crate) unsafe fn reuse(seg: *mut Segment, size: usize, align: usize) -> *mut u8 {
-    let offset = LARGE_HEADER.max(align);
-    // SAFETY: the mapping is ours and large enough (caller's contract).
+    // SAFETY: the mapping is ours, aligned, and large enough (caller's
+    // contract); recording it as mapped again changes nothing in checked
+    // mode (it stayed recorded while cached).
     unsafe {
-        let map_size = (*seg).map_size;
-        debug_assert!(map_size >= offset + size);
-        Segment::init_large(seg.cast(), map_size, map_size - offset);
-        Segment::clear_large_slot(seg, offset);
-        seg.cast::<u8>().add(offset)
+        debug_assert!((*seg).map_size >= LARGE_HEADER.max(align) + size);
+        place(seg.cast(), (*seg).map_size, align)
     }
 }
 

@@ -5,7 +5,6 @@
 
 use super::*;
 use crate::mem::large;
-use crate::mem::span_cache::HUGE_MIN;
 
 impl Heap {
     /// Allocates a large object, reusing a mapping this heap cached when one
@@ -103,7 +102,7 @@ impl Heap {
     }
 
     /// [`Heap::free_large`] when the heap's cache has no room: to the
-    /// arena's span cache, or unmapped if huge.
+    /// arena's span cache (which unmaps a huge one).
     ///
     /// # Safety
     /// As for [`Heap::free_large`].
@@ -112,10 +111,6 @@ impl Heap {
     unsafe fn free_large_shared(heap: *mut Heap, seg: *mut Segment) {
         // SAFETY: the object is dead and its range ours.
         unsafe {
-            if (*seg).map_size > HUGE_MIN {
-                large::free(seg);
-                return;
-            }
             let now = os::now_ms();
             let spans = &(*(*heap).state.arena).spans;
             large::cache(seg, spans, now, now, (*heap).state.purge_delay_ms);
