@@ -29,7 +29,7 @@ THROUGHPUT = [
     ("Throughput", "large buffers", "large buffers, 5-25 MiB, 20 live, written through"),
 ]
 # The allocators of compare.md, midl-alloc first, and what the README calls them.
-ALLOCATORS = ["midl-alloc", "mimalloc", "system", "jemalloc", "snmalloc", "tcmalloc"]
+ALLOCATORS = ["midl-alloc", "mimalloc", "system", "jemalloc", "snmalloc", "tcmalloc", "rpmalloc"]
 SHOWN = {a: a for a in ALLOCATORS} | {"system": "glibc"}
 MEMORY = [
     ("mixed-churn", "steady mixed-size churn"),

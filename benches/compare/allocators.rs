@@ -1,8 +1,8 @@
 //! One interface, every allocator compared: midl-alloc, mimalloc and the
-//! system allocator (glibc), then jemalloc and snmalloc (built from source
-//! by their -sys crates, with prefixed symbols) and tcmalloc (Debian's
-//! libtcmalloc-minimal4, opened with `dlopen`: linked, its `malloc` would
-//! replace glibc's for the whole benchmark).
+//! system allocator (glibc), then jemalloc, snmalloc and rpmalloc (built
+//! from source by their -sys crates, with prefixed symbols) and tcmalloc
+//! (Debian's libtcmalloc-minimal4, opened with `dlopen`: linked, its
+//! `malloc` would replace glibc's for the whole benchmark).
 
 use super::*;
 
@@ -12,6 +12,22 @@ pub(crate) trait Allocator: Copy + Send + Sync + 'static {
     /// # Safety
     /// `p` came from `alloc` of the same allocator and is not used again.
     unsafe fn free(self, p: *mut u8);
+    /// What a thread of the benchmark calls before it ends (rpmalloc's
+    /// heaps are handed back only on request; the others need nothing).
+    fn thread_exit(self) {}
+}
+
+/// `std::thread::spawn` for a thread that uses `a`: the thread ends with
+/// `a.thread_exit()`.
+pub(crate) fn spawn<A: Allocator, T: Send + 'static>(
+    a: A,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
+        let r = f();
+        a.thread_exit();
+        r
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -151,8 +167,37 @@ impl Allocator for Tcmalloc {
     }
 }
 
+#[derive(Clone, Copy)]
+pub(crate) struct Rpmalloc;
+
+// rpmalloc-sys declares it without the argument rpmalloc 1.4.2 added.
+extern "C" {
+    fn rpmalloc_thread_finalize(release_caches: libc::c_int);
+}
+
+impl Allocator for Rpmalloc {
+    const NAME: &'static str = "rpmalloc";
+    #[inline]
+    fn alloc(self, size: usize) -> *mut u8 {
+        // SAFETY: rpmalloc-sys is built with ENABLE_PRELOAD, so a thread's
+        // first call initialises the allocator and the thread's heap.
+        unsafe { rpmalloc_sys::rpmalloc(size).cast() }
+    }
+    #[inline]
+    unsafe fn free(self, p: *mut u8) {
+        // SAFETY: caller's contract.
+        unsafe { rpmalloc_sys::rpfree(p.cast()) }
+    }
+    fn thread_exit(self) {
+        // SAFETY: the thread makes no rpmalloc call after this one (a later
+        // one would initialise a new heap). 1: its caches go to the global
+        // cache, as rpmalloc's own thread destructor does.
+        unsafe { rpmalloc_thread_finalize(1) }
+    }
+}
+
 /// How many allocators are compared.
-pub(crate) const N: usize = 6;
+pub(crate) const N: usize = 7;
 
 /// The allocators, in the order of every table and array (midl-alloc first,
 /// the ratios' numerator).
@@ -163,6 +208,7 @@ pub(crate) const NAMES: [&str; N] = [
     Jemalloc::NAME,
     Snmalloc::NAME,
     Tcmalloc::NAME,
+    Rpmalloc::NAME,
 ];
 
 /// No allocator: the same calls into functions that do nothing but hand

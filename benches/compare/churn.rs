@@ -18,7 +18,7 @@ pub(crate) fn churn<A: Allocator>(a: A, replacements: u64) -> Duration {
             .map(|t| {
                 let slots = slots.clone();
                 let barrier = barrier.clone();
-                std::thread::spawn(move || {
+                spawn(a, move || {
                     let mut rng = Rng(round * 31 + t as u64 + 1);
                     barrier.wait();
                     for _ in 0..CHURN_PER_THREAD {

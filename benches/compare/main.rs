@@ -1,5 +1,5 @@
 //! The comparison: midl-alloc, mimalloc, the system allocator (glibc),
-//! jemalloc, snmalloc and tcmalloc driven through one identical interface,
+//! jemalloc, snmalloc, tcmalloc and rpmalloc driven through one identical interface,
 //! in one run.
 //!
 //! `cargo bench --bench compare` runs every workload under criterion (HTML
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// Runs `$f::<A>($args)` for each allocator.
 macro_rules! for_each_allocator {
     ($f:ident($($arg:expr),*)) => {{
-        for_each_allocator!(@ $f($($arg),*); Midl Mimalloc System Jemalloc Snmalloc Tcmalloc);
+        for_each_allocator!(@ $f($($arg),*); Midl Mimalloc System Jemalloc Snmalloc Tcmalloc Rpmalloc);
     }};
     (@ $f:ident($($arg:expr),*); $a:ident $($rest:ident)*) => {{
         $f($a, $($arg),*);
@@ -38,7 +38,7 @@ macro_rules! for_each_allocator {
 /// interleaved rounds.
 macro_rules! runs_of_each {
     (|$n:ident, $a:ident| $body:expr) => {
-        runs_of_each!(@ $n, $a, $body; Midl Mimalloc System Jemalloc Snmalloc Tcmalloc)
+        runs_of_each!(@ $n, $a, $body; Midl Mimalloc System Jemalloc Snmalloc Tcmalloc Rpmalloc)
     };
     (@ $n:ident, $a:ident, $body:expr; $($t:ident)*) => {
         [$(&|$n| {

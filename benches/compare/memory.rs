@@ -117,7 +117,7 @@ pub(crate) fn burst<A: Allocator>(a: A, n: usize) -> Vec<usize> {
 /// and freed by another thread.
 pub(crate) fn remote_burst<A: Allocator>(a: A) {
     let blocks = burst(a, 400_000);
-    std::thread::spawn(move || {
+    spawn(a, move || {
         for p in blocks {
             // SAFETY: freed once, here.
             unsafe { a.free(p as *mut u8) };
@@ -130,7 +130,7 @@ pub(crate) fn remote_burst<A: Allocator>(a: A) {
 
 /// ~100 MiB allocated by a thread that exits, freed by the main thread.
 pub(crate) fn exited_owner<A: Allocator>(a: A) {
-    let blocks = std::thread::spawn(move || burst(a, 400_000)).join().unwrap();
+    let blocks = spawn(a, move || burst(a, 400_000)).join().unwrap();
     for p in blocks {
         // SAFETY: freed once, here.
         unsafe { a.free(p as *mut u8) };
@@ -162,7 +162,7 @@ pub(crate) fn thread_churn<A: Allocator>(a: A) {
         let threads: Vec<_> = (0..10)
             .map(|_| {
                 let (slots, i) = (slots.clone(), rng.range(0, 999));
-                std::thread::spawn(move || {
+                spawn(a, move || {
                     let p = alloc_checked(a, 128);
                     // SAFETY: 128 bytes.
                     unsafe { std::ptr::write_bytes(p, 3, 128) };
@@ -244,6 +244,7 @@ pub(crate) fn child(spec: &str) {
         "jemalloc" => run!(Jemalloc),
         "snmalloc" => run!(Snmalloc),
         "tcmalloc" => run!(Tcmalloc),
+        "rpmalloc" => run!(Rpmalloc),
         other => panic!("unknown allocator {other}"),
     }
     println!(
@@ -300,6 +301,7 @@ pub(crate) fn run_once(workload: &str, alloc: &str, work: u64) {
         "jemalloc" => run!(Jemalloc),
         "snmalloc" => run!(Snmalloc),
         "tcmalloc" => run!(Tcmalloc),
+        "rpmalloc" => run!(Rpmalloc),
         other => panic!("unknown allocator {other}"),
     };
     println!(

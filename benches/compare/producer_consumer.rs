@@ -8,7 +8,7 @@ pub(crate) const BATCH: usize = 64;
 /// the returned sender feeds it and the handle joins it.
 pub(crate) fn consumer<A: Allocator>(a: A) -> (channel::Sender<Vec<usize>>, std::thread::JoinHandle<()>) {
     let (tx, rx) = channel::bounded::<Vec<usize>>(16);
-    let consumer = std::thread::spawn(move || {
+    let consumer = spawn(a, move || {
         for batch in rx {
             for p in batch {
                 // SAFETY: allocated by the producer, freed once here.

@@ -24,7 +24,7 @@ pub(crate) fn write_results(rows: &[Row], memory: &[MemoryRow]) {
 fn write_header(md: &mut String) {
     let _ = writeln!(
         md,
-        "# midl-alloc against mimalloc, the system allocator, jemalloc, snmalloc and tcmalloc\n"
+        "# midl-alloc against mimalloc, the system allocator, jemalloc, snmalloc, tcmalloc and rpmalloc\n"
     );
     let _ = writeln!(md, "Machine: {}.  ", machine());
     let _ = writeln!(
@@ -43,7 +43,9 @@ fn write_header(md: &mut String) {
         "mimalloc is libmimalloc-sys's default build through `mi_malloc`/`mi_free`; system is glibc `malloc`/`free`; \
          jemalloc is tikv-jemalloc-sys's build (jemalloc 5.3) through its prefixed `malloc`/`free`; snmalloc is \
          snmalloc-sys's `build_cc` build through `sn_malloc`/`sn_free`; tcmalloc is Debian's libtcmalloc-minimal4 \
-         (gperftools), opened with `dlopen`, through `tc_malloc`/`tc_free` (a call through a pointer, as a PLT call is).\n"
+         (gperftools), opened with `dlopen`, through `tc_malloc`/`tc_free` (a call through a pointer, as a PLT call is); rpmalloc is rpmalloc-sys's build \
+         (rpmalloc 1.4.3, `preload` feature: a thread's first call sets up its heap) through `rpmalloc`/`rpfree`, \
+         and each benchmark thread hands its heap back with `rpmalloc_thread_finalize(1)` before it ends.\n"
     );
 }
 

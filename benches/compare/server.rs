@@ -8,7 +8,7 @@ pub(crate) fn server<A: Allocator>(a: A, requests: u64) -> Duration {
     let (req_tx, req_rx) = channel::bounded::<(usize, usize)>(256);
     let (rep_tx, rep_rx) = channel::bounded::<usize>(256);
     let start = Instant::now();
-    let sender = std::thread::spawn(move || {
+    let sender = spawn(a, move || {
         for p in rep_rx {
             // SAFETY: a reply allocated by a worker, freed once here.
             unsafe { a.free(p as *mut u8) };
@@ -18,7 +18,7 @@ pub(crate) fn server<A: Allocator>(a: A, requests: u64) -> Duration {
         .map(|w| {
             let req_rx = req_rx.clone();
             let rep_tx = rep_tx.clone();
-            std::thread::spawn(move || {
+            spawn(a, move || {
                 let mut rng = Rng(100 + w);
                 let mut params = Vec::with_capacity(4);
                 for (req, len) in req_rx {
