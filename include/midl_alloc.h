@@ -43,7 +43,7 @@ size_t midl_alloc_usable_size(const void *pBuffer);
  * class) are counted at its next slow path. A block freed by another thread
  * counts as freed once the page's owner has collected it. MIDL_ALLOC_STATS=1
  * in the environment prints the table to stderr at exit. */
-#define MIDL_ALLOC_CLASS_ROWS 449
+#define MIDL_ALLOC_CLASS_ROWS 465
 
 struct midl_alloc_class_stats {
     uint64_t block_size;   /* bytes; 0 for the large-object row */

@@ -9,7 +9,8 @@
 //!
 //! Files: `allocators` (the one interface), a file per workload
 //! (`marshal`, `environments`, `pairs`, `producer_consumer`,
-//! `remote_stream`, `server`, `churn`, `memory`), `measure` (interleaved
+//! `remote_stream`, `server`, `churn`, `mixed_sizes`, `large_buffers`,
+//! `memory`), `measure` (interleaved
 //! rounds), `report` (the results files), and this one, which runs them.
 
 use criterion::{BenchmarkGroup, Criterion, Throughput};
@@ -55,6 +56,7 @@ mod large_buffers;
 mod marshal;
 mod measure;
 mod memory;
+mod mixed_sizes;
 mod pairs;
 mod producer_consumer;
 mod remote_stream;
@@ -67,6 +69,7 @@ use large_buffers::*;
 use marshal::*;
 use measure::*;
 use memory::*;
+use mixed_sizes::*;
 use pairs::*;
 use producer_consumer::*;
 use remote_stream::*;
@@ -254,6 +257,20 @@ impl Run {
         );
         threaded!("server", "server in miniature (request)", "requests", server, 200_000);
         threaded!("churn", "thread churn, Larson (replacement)", "ops", churn, 400_000);
+        threaded!(
+            "mixed_sizes",
+            "mixed sizes, 8 B-128 KiB, 2000 live, filled and checked (op)",
+            "ops",
+            mixed_sizes,
+            100_000
+        );
+        threaded!(
+            "mixed_sizes_2",
+            "the same on 2 threads (op)",
+            "ops",
+            mixed_sizes_2,
+            200_000
+        );
         threaded!(
             "large_buffers",
             "large buffers, 5-25 MiB, 20 live, written through (buffer)",

@@ -288,9 +288,12 @@ pub(crate) fn run_once(workload: &str, alloc: &str, work: u64) {
                 "server" => server($a, work),
                 "churn" => churn($a, work),
                 "large_buffers" => large_buffers($a, work),
-                other => {
-                    panic!("unknown workload {other} (producer_consumer, remote_stream, server, churn, large_buffers)")
-                }
+                "mixed_sizes" => mixed_sizes($a, work),
+                "mixed_sizes_2" => mixed_sizes_2($a, work),
+                other => panic!(
+                    "unknown workload {other} (producer_consumer, remote_stream, server, churn, mixed_sizes, \
+                     mixed_sizes_2, large_buffers)"
+                ),
             }
         };
     }

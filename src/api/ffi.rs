@@ -102,7 +102,7 @@ pub struct midl_alloc_stats {
     pub classes: [ClassStats; CLASS_ROWS],
 }
 
-const _: () = assert!(CLASS_ROWS == 449, "MIDL_ALLOC_CLASS_ROWS in include/midl_alloc.h");
+const _: () = assert!(CLASS_ROWS == 465, "MIDL_ALLOC_CLASS_ROWS in include/midl_alloc.h");
 
 /// `int midl_alloc_get_stats(struct midl_alloc_stats *out)`: fills `out`
 /// with the statistics (the calling thread's pending counts included);

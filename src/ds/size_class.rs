@@ -5,7 +5,7 @@
 //!   `page`), and the NDR engine's `8k + 24` requests waste at most 8
 //!   bytes;
 //! * classes 64..=447: 64 classes per power of two
-//!   (`2^b * 65/64 ..= 128/64`) from 1 KiB to [`SMALL_MAX`] = 64 KiB, at most
+//!   (`2^b * 65/64 ..= 128/64`) from 1 KiB to 64 KiB, at most
 //!   1.6% internal waste. Measured on the benchmark's mixed-size churn
 //!   (benches/compare.rs, mixed-churn), whose peak RSS is reached when its
 //!   100k blocks are first allocated and written through: against 16 per
@@ -17,18 +17,34 @@
 //!   `Heap::retire_unused_current`), so many classes do not keep memory
 //!   after a workload moves on.
 //!
-//! Every power of two from 16 to 64 KiB is a class of its own, which is what
-//! lets over-aligned requests be served from slab pages (see `heap`).
-//! Larger requests take the large-object path (`large`).
+//! * classes 448..=463: 8 classes per power of two from 64 KiB to
+//!   [`SMALL_MAX`] = 256 KiB (at most 12.5% internal waste, as mimalloc's,
+//!   jemalloc's and snmalloc's classes everywhere), two to seven blocks to a
+//!   512 KiB medium page. Before them such blocks were large objects, a
+//!   mapping each: on the benchmark's `mixed_sizes` row (8 B to 128 KiB,
+//!   2,000 live) most were mapped fresh and faulted in page by page. Few of
+//!   a program's blocks are this big, so a class has few live blocks and a
+//!   fine spacing would only spread them over more partly used pages.
+//!
+//! Every power of two from 16 to 256 KiB is a class of its own, which is
+//! what lets over-aligned requests be served from slab pages (see `heap`):
+//! pages start on a multiple of their size. Larger requests take the
+//! large-object path (`large`).
 
 /// Largest size served from slab pages.
-pub(crate) const SMALL_MAX: usize = 64 * 1024;
-/// log2 of the classes per power of two above 1 KiB.
+pub(crate) const SMALL_MAX: usize = 256 * 1024;
+/// The end of the finely spaced classes.
+const FINE_MAX: usize = 64 * 1024;
+/// log2 of the classes per power of two from 1 to 64 KiB.
 const STEP_BITS: usize = 6;
-/// Classes per power of two above 1 KiB.
+/// Classes per power of two from 1 to 64 KiB.
 const PER_DOUBLING: usize = 1 << STEP_BITS;
+/// log2 of the classes per power of two above 64 KiB.
+const COARSE_BITS: usize = 3;
+/// The first class above 64 KiB.
+const COARSE_FIRST: usize = 64 + 6 * PER_DOUBLING;
 /// Number of size classes.
-pub(crate) const NUM_CLASSES: usize = 64 + 6 * PER_DOUBLING;
+pub(crate) const NUM_CLASSES: usize = COARSE_FIRST + 2 * (1 << COARSE_BITS);
 /// Largest size looked up in the direct table.
 pub(crate) const TABLE_MAX: usize = 1024;
 /// Entries of a heap's direct table of pages, indexed by the size itself:
@@ -43,6 +59,11 @@ pub(crate) const SMALL_PAGE_BLOCK_MAX: usize = 8 * 1024;
 const fn compute_block_size(class: usize) -> usize {
     if class < 64 {
         (class + 1) * 16
+    } else if class >= COARSE_FIRST {
+        let k = class - COARSE_FIRST;
+        let per = 1 << COARSE_BITS;
+        let b = 16 + k / per;
+        (1usize << b) * (per + 1 + k % per) / per
     } else {
         let k = class - 64;
         let b = 10 + k / PER_DOUBLING;
@@ -84,7 +105,11 @@ pub(crate) fn class_of(size: usize) -> usize {
     } else {
         let s = size - 1;
         let b = (usize::BITS - 1 - s.leading_zeros()) as usize;
-        64 + (b - 10) * PER_DOUBLING + ((s >> (b - STEP_BITS)) & (PER_DOUBLING - 1))
+        if size <= FINE_MAX {
+            64 + (b - 10) * PER_DOUBLING + ((s >> (b - STEP_BITS)) & (PER_DOUBLING - 1))
+        } else {
+            COARSE_FIRST + ((b - 16) << COARSE_BITS) + ((s >> (b - COARSE_BITS)) & ((1 << COARSE_BITS) - 1))
+        }
     }
 }
 

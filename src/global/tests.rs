@@ -49,10 +49,10 @@ fn slots_name_their_owner_only_where_they_describe_the_page() {
 fn over_aligned_large_objects_reuse_a_mapping_with_a_null_slot_owner() {
     let heap = Heap::owner_id(thread::current_or_create());
     for _ in 0..4 {
-        let first = alloc::malloc(300 * 1024);
+        let first = alloc::malloc(900 * 1024);
         assert!(!first.is_null());
         let seg = segment_of(first);
-        // SAFETY: `first` is a live 300 KiB object starting at byte 128
+        // SAFETY: `first` is a live 900 KiB object starting at byte 128
         // of its mapping, so it covers the owner word of every slot past
         // 0; it is freed once.
         unsafe {
@@ -63,16 +63,16 @@ fn over_aligned_large_objects_reuse_a_mapping_with_a_null_slot_owner() {
             }
             alloc::free(first);
         }
-        // SAFETY: a fresh object of at least 200 KiB, freed once.
+        // SAFETY: a fresh object of at least 300 KiB, freed once.
         unsafe {
-            let second = alloc::malloc_aligned(200 * 1024, 64 * 1024);
+            let second = alloc::malloc_aligned(300 * 1024, 512 * 1024);
             assert!(!second.is_null());
-            assert_eq!(second as usize % (64 * 1024), 0);
+            assert_eq!(second as usize % (512 * 1024), 0);
             assert_eq!(segment_of(second), seg, "the heap's large cache reuses the mapping");
             let slot = slot_of(second);
             assert_ne!(slot, segment_of(second).cast(), "maps past slot 0");
             assert!((*slot).owner().is_null());
-            second.write_bytes(0x5a, 200 * 1024);
+            second.write_bytes(0x5a, 300 * 1024);
             alloc::free(second);
         }
     }

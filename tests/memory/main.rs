@@ -8,8 +8,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod big_block_reuse;
 mod blocks;
-mod carve_purge;
 mod classes;
 mod idle;
 mod large_cache;
@@ -75,7 +75,7 @@ macro_rules! cases {
 
 cases! {
     blocks::free_blocks_of_pages_in_use_are_given_back,
-    carve_purge::freed_big_blocks_go_back_before_fresh_memory_is_carved,
+    big_block_reuse::big_blocks_in_steady_reuse_keep_their_memory,
     classes::classes_no_longer_used_give_their_pages_back,
     idle::a_burst_freed_by_its_own_thread_goes_back_without_further_calls,
     large_cache::cached_large_objects_go_back_after_the_delay,

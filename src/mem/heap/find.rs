@@ -141,9 +141,13 @@ impl Heap {
     }
 
     /// Carves the next run of `page` (see `Page::extend`), first giving
-    /// back the big blocks freed since the last pass, and the free OS pages
-    /// of the pages that became sparse, once [`PURGE_AFTER_CARVED`] fresh
-    /// bytes were carved.
+    /// back the free OS pages of the pages that became sparse, once
+    /// [`PURGE_AFTER_CARVED`] fresh bytes were carved. Big free blocks go
+    /// back only in maintenance, once they have stayed free for the purge
+    /// delay (see `Page::purge_free_blocks`): given back here, as they were
+    /// before, they were faulted in again at the rate a steady workload
+    /// carves (on the benchmark's `mixed_sizes` row, a `madvise` for
+    /// most frees).
     ///
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread and
@@ -152,7 +156,7 @@ impl Heap {
         // SAFETY: forwarded from the caller.
         unsafe {
             if (*heap).state.carved >= PURGE_AFTER_CARVED {
-                Heap::purge_free_blocks(heap);
+                (*heap).state.carved = 0;
                 let class = (*page).local(|l| l.class as usize);
                 Heap::purge_sparse(heap, Some(class), 0, 0);
             }

@@ -49,14 +49,12 @@ const SEGMENT_CACHE_MAX: usize = 2;
 const FULL_SCAN: usize = 8;
 /// How many pages with room `find_page` compares before taking the fullest.
 const CANDIDATES: usize = 4;
-/// Fresh block memory carved between passes of `Heap::purge_free_blocks`
-/// besides the one in every maintenance: a heap that carves new memory
-/// while big blocks it freed are still backed gives those back first, so
-/// the freed blocks of one class and the new blocks of another are not
-/// both resident for a whole maintenance interval. Measured on the
-/// benchmark's mixed-size churn, whose first milliseconds free blocks
-/// written through and carve blocks written at their start: without it,
-/// peak RSS rose about 6 MiB over the fill before the first maintenance.
+/// Fresh block memory carved between passes of `Heap::purge_sparse` besides
+/// the one in every maintenance: a heap that carves new memory while pages
+/// it left sparse are still backed gives their free OS pages back first.
+/// (Big free blocks were given back on this trigger too, which kept the
+/// benchmark's mixed-size churn about 6 MiB lower at its peak, until the
+/// purge churn it caused was measured: see `Heap::carve`.)
 const PURGE_AFTER_CARVED: usize = 1 << 20;
 /// Refills of the current page from its own frees (`Heap::try_reuse`) are
 /// granted in rounds; between rounds the refill path looks at the clock
@@ -104,7 +102,7 @@ struct State {
     /// Bit `c`: class `c` may have a current page or pages on its queue
     /// (set by `find_page` and adoption, cleared when the heap is
     /// abandoned), so the walks over classes visit only those a thread used
-    /// (a thread of a Larson-style churn uses a few dozen of 448).
+    /// (a thread of a Larson-style churn uses a few dozen of 464).
     classes_used: [u64; CLASS_WORDS],
     /// Owned small and medium segments, linked through `SegmentLocal`.
     segments: *mut Segment,
@@ -134,7 +132,7 @@ struct State {
     /// quick for shared atomics).
     large_allocs: u64,
     large_frees: u64,
-    /// Bytes carved into fresh blocks since `purge_free_blocks` last ran.
+    /// Bytes carved into fresh blocks since the carve path last purged.
     carved: usize,
     /// Pages listed in their segments' `sparse_mask`, waiting for
     /// `purge_sparse`.

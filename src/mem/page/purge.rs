@@ -10,11 +10,19 @@ use core::mem::size_of;
 use core::ptr;
 
 /// The word a purged free block holds after its link (xored with its
-/// address), so it is not purged again until reused.
+/// address and link), so it is not purged again until reused; xored with
+/// [`SEEN`], the word of a free block a pass has seen and not yet purged.
 #[inline]
 fn purged_mark(key: usize) -> usize {
     key.rotate_left(29) ^ 0x6d69_646c_5f70_7572
 }
+
+/// Tells a seen block's mark from a purged one's.
+const SEEN: usize = 0x5ee0;
+
+/// Bytes at the start of a free block that purging keeps: its link and
+/// check, the mark and the time.
+const PURGE_KEEP: usize = 4 * size_of::<usize>();
 
 impl Page {
     /// Gives back to the OS each OS page of a page of small blocks (below
@@ -172,23 +180,36 @@ impl Page {
     }
 
     /// Gives back to the OS the memory of free blocks of at least
-    /// [`PURGE_BLOCK_MIN`] bytes on the owner's lists, all but the OS page
-    /// holding each block's first words (its link and a "purged" mark, so a
-    /// block is purged once per time it is freed). Returns the bytes purged.
+    /// [`PURGE_BLOCK_MIN`] bytes on the owner's lists that have been free
+    /// for `delay` ms at `now`, all but the OS page holding each block's
+    /// first words (its link, a mark and a time, so a block is purged once
+    /// per time it is freed). Returns the bytes purged.
     ///
-    /// Each list is walked only down to its first marked block: blocks join
+    /// A pass marks each block freed since the last pass "seen at `now`"
+    /// and purges the seen blocks whose time is `delay` old; with `delay`
+    /// 0, the blocks freed since the last pass too if `purge_new`. A block
+    /// that is freed and handed out again at a steady pace keeps its
+    /// memory, one that stays free goes back after one to two passes' worth
+    /// of the delay. (Before, every
+    /// block freed since the last pass was purged; on the benchmark's
+    /// `mixed_sizes` row, where blocks of 8 KiB and up come and go all the
+    /// time, that was a `madvise` and the page faults after it for most
+    /// frees.)
+    ///
+    /// Each list is walked only down to its first purged block: blocks join
     /// a list only at its head (a free, a collected remote chain, a carved
     /// run) and `local_free` becomes `free` only when `free` is empty, so
-    /// everything below a block marked by the last pass was there at that
-    /// pass and is marked too. A pass costs the blocks freed since the last
-    /// one, which lets the heap run it whenever fresh memory is carved.
-    /// (A block whose user never wrote its word 2 and that is freed onto
-    /// the same link again still reads as marked; the blocks freed below it
-    /// since wait until it is handed out, or their page is retired.)
+    /// everything below a block a pass saw was there at that pass and seen
+    /// by it or before, and everything below a purged block is purged. A
+    /// pass costs the blocks freed and not yet purged.
+    /// (A block whose user never wrote its words 2 and 3 and that is freed
+    /// onto the same link again still reads as seen or purged then; the
+    /// blocks freed below it since wait until it is handed out, or their
+    /// page is retired.)
     ///
     /// # Safety
     /// The caller's thread owns the page.
-    pub(crate) unsafe fn purge_free_blocks(&self) -> usize {
+    pub(crate) unsafe fn purge_free_blocks(&self, now: u64, delay: u64, purge_new: bool) -> usize {
         // SAFETY: owner-only access; the blocks on the owner lists are free
         // blocks of this page (links checked as in `pop`), whose memory
         // past the first OS page holds nothing.
@@ -198,7 +219,8 @@ impl Page {
                 if bs < PURGE_BLOCK_MIN {
                     return 0;
                 }
-                let mark = purged_mark(self.key());
+                let purged = purged_mark(self.key());
+                let seen = purged ^ SEEN;
                 let mut bytes = 0;
                 // Freshly carved blocks on `free` were never touched past
                 // their link: nothing to give back, and they stay zero.
@@ -210,21 +232,32 @@ impl Page {
                     let mut b = head;
                     while !b.is_null() {
                         // Words 0 and 1 are the link and its check; the
-                        // mark names the block and its link, so a block
+                        // marks name the block and its link, so a block
                         // handed out and freed again (its link rewritten)
-                        // does not pass for purged if its user left word 2.
-                        let word2 = b.cast::<usize>().add(2);
-                        let marked = mark ^ b as usize ^ b.cast::<usize>().read();
-                        if word2.read() == marked {
+                        // does not pass for seen or purged if its user left
+                        // word 2. Word 3 is the time a pass saw it.
+                        let words = b.cast::<usize>();
+                        let name = b as usize ^ words.read();
+                        let word2 = words.add(2).read();
+                        if word2 == purged ^ name {
                             break;
                         }
-                        let from = (b as usize + 3 * size_of::<usize>()).next_multiple_of(OS_PAGE);
-                        let to = (b as usize + bs) & !(OS_PAGE - 1);
-                        if to > from {
-                            os::purge(from as *mut u8, to - from);
-                            bytes += to - from;
+                        let due = if word2 == seen ^ name {
+                            now.saturating_sub(words.add(3).read() as u64) >= delay
+                        } else {
+                            words.add(2).write(seen ^ name);
+                            words.add(3).write(now as usize);
+                            delay == 0 && purge_new
+                        };
+                        if due {
+                            let from = (b as usize + PURGE_KEEP).next_multiple_of(OS_PAGE);
+                            let to = (b as usize + bs) & !(OS_PAGE - 1);
+                            if to > from {
+                                os::purge(from as *mut u8, to - from);
+                                bytes += to - from;
+                            }
+                            words.add(2).write(purged ^ name);
                         }
-                        word2.write(marked);
                         b = self.checked_next(l, b);
                     }
                 }
