@@ -104,7 +104,9 @@ pub(crate) fn class_of(size: usize) -> usize {
         CLASS_TABLE[(size + 7) >> 3] as usize
     } else {
         let s = size - 1;
-        let b = (usize::BITS - 1 - s.leading_zeros()) as usize;
+        // The index of the top bit (63 - lz, written as a xor, which is
+        // what `bsr` gives, so no arithmetic is left to undo it).
+        let b = ((usize::BITS - 1) ^ s.leading_zeros()) as usize;
         if size <= FINE_MAX {
             64 + (b - 10) * PER_DOUBLING + ((s >> (b - STEP_BITS)) & (PER_DOUBLING - 1))
         } else {
