@@ -5,6 +5,11 @@
 //! `calloc` user or a buffer being filled would touch it). An allocator that
 //! maps every buffer fresh pays a page fault per 4 KiB of it; one that
 //! reuses freed buffers across sizes pays only the writes.
+//!
+//! The table's figures run each allocator in a child process of its own
+//! ([`large_buffers_apart`]): in one process, each allocator's runs came
+//! after the others had mapped and unmapped gigabytes beside it, and the
+//! row contradicted the same work run in separate processes.
 
 use super::*;
 
@@ -42,4 +47,28 @@ pub(crate) fn large_buffers<A: Allocator>(a: A, ops: u64) -> Duration {
         }
     }
     start.elapsed()
+}
+
+/// [`large_buffers`] of allocator `A` in a child process of this benchmark
+/// (`MIDL_BENCH_RUN=large_buffers:NAME:OPS`), timed inside the child as in
+/// process.
+pub(crate) fn large_buffers_apart<A: Allocator>(_: A, ops: u64) -> Duration {
+    let spec = format!("large_buffers:{}:{ops}", A::NAME);
+    let out = std::process::Command::new(bench_exe())
+        .env("MIDL_BENCH_RUN", &spec)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{spec} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ns: f64 = stdout
+        .split_whitespace()
+        .rev()
+        .nth(3)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{spec}: no time in {stdout:?}"));
+    Duration::from_nanos((ns * ops as f64) as u64)
 }

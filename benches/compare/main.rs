@@ -9,7 +9,8 @@
 //!
 //! Files: `allocators` (the one interface), a file per workload
 //! (`marshal`, `environments`, `pairs`, `producer_consumer`,
-//! `remote_stream`, `server`, `churn`, `mixed_sizes`, `large_buffers`,
+//! `remote_stream`, `server`, `churn`, `thread_lifetimes`, `mixed_sizes`,
+//! `large_buffers`,
 //! `memory`), `measure` (interleaved
 //! rounds), `report` (the results files), and this one, which runs them.
 
@@ -62,6 +63,7 @@ mod producer_consumer;
 mod remote_stream;
 mod report;
 mod server;
+mod thread_lifetimes;
 use allocators::*;
 use churn::*;
 use environments::*;
@@ -75,6 +77,7 @@ use producer_consumer::*;
 use remote_stream::*;
 use report::*;
 use server::*;
+use thread_lifetimes::*;
 
 fn main() {
     remember_exe();
@@ -258,6 +261,13 @@ impl Run {
         threaded!("server", "server in miniature (request)", "requests", server, 200_000);
         threaded!("churn", "thread churn, Larson (replacement)", "ops", churn, 400_000);
         threaded!(
+            "thread_lifetimes",
+            "short-lived threads handing blocks on, mstress-like (thread lifetime)",
+            "threads",
+            thread_lifetimes,
+            400
+        );
+        threaded!(
             "mixed_sizes",
             "mixed sizes, 8 B-128 KiB, 2000 live, filled and checked (op)",
             "ops",
@@ -273,9 +283,9 @@ impl Run {
         );
         threaded!(
             "large_buffers",
-            "large buffers, 5-25 MiB, 20 live, written through (buffer)",
+            "large buffers, 5-25 MiB, 20 live, written through, each allocator in a process of its own (buffer)",
             "buffers",
-            large_buffers,
+            large_buffers_apart,
             100
         );
         rows

@@ -34,8 +34,11 @@ pub(crate) struct Share {
     pub(crate) baseline: f64,
     /// Median over rounds of each allocator's time less the baseline's.
     pub(crate) ns: [f64; N],
-    /// Median over rounds of each other allocator's share (`NAMES[1..]`
-    /// order) divided by midl-alloc's.
+    /// Each other allocator's median share (`NAMES[1..]` order) divided by
+    /// midl-alloc's. Not the median of each round's ratio, as for whole
+    /// units: a share is a small difference of two times, and the ratio of
+    /// two of them swung from round to round so far that its median could
+    /// contradict the medians of the shares themselves.
     pub(crate) speedup: [f64; N - 1],
 }
 
@@ -68,11 +71,11 @@ pub(crate) fn interleaved_with_baseline(
     let baseline = &baseline[0];
     let mut m = summarize(allocators);
     let share = |i: usize| -> Vec<f64> { ns[i].iter().zip(baseline).map(|(a, b)| a - b).collect() };
-    let paired = |i: usize| median(share(i).iter().zip(share(0)).map(|(o, m)| o / m).collect());
+    let shares: [f64; N] = std::array::from_fn(|i| median(share(i)));
     m.share = Some(Share {
         baseline: median(baseline.clone()),
-        ns: std::array::from_fn(|i| median(share(i))),
-        speedup: std::array::from_fn(|i| paired(i + 1)),
+        ns: shares,
+        speedup: std::array::from_fn(|i| shares[i + 1] / shares[0]),
     });
     m
 }

@@ -289,9 +289,10 @@ pub(crate) fn run_once(workload: &str, alloc: &str, work: u64) {
                 "churn" => churn($a, work),
                 "large_buffers" => large_buffers($a, work),
                 "mixed_sizes" => mixed_sizes($a, work),
+                "thread_lifetimes" => thread_lifetimes($a, work),
                 "mixed_sizes_2" => mixed_sizes_2($a, work),
                 other => panic!(
-                    "unknown workload {other} (producer_consumer, remote_stream, server, churn, mixed_sizes, \
+                    "unknown workload {other} (producer_consumer, remote_stream, server, churn, thread_lifetimes, mixed_sizes, \
                      mixed_sizes_2, large_buffers)"
                 ),
             }
@@ -324,7 +325,7 @@ pub(crate) fn remember_exe() {
     EXE.get_or_init(|| std::env::current_exe().expect("the benchmark's own executable"));
 }
 
-fn bench_exe() -> PathBuf {
+pub(crate) fn bench_exe() -> PathBuf {
     remember_exe();
     EXE.get().cloned().unwrap_or_default()
 }

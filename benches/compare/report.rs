@@ -125,8 +125,9 @@ fn write_shares(md: &mut String, rows: &[Row]) {
             md,
             "The marshalling rounds also time the same calls into two functions that do nothing (`CallsOnly`: \
              the loop, the calls, the parameter list, and the writes, into one cache-hot buffer). Each \
-             allocator's time less that baseline, round by round, is what the allocator adds to a call; ratios \
-             as above, from each round's shares.\n"
+             allocator's time less that baseline, round by round, is what the allocator adds to a call (the \
+             median over rounds); the ratios are of these medians (each allocator's over midl-alloc's), not \
+             medians of each round's ratio, which for these small differences swing too far.\n"
         );
         let _ = writeln!(md, "| workload | baseline ns/call |{}", allocator_columns());
         let _ = writeln!(md, "|---|---:|{}", allocator_rule());

@@ -21,7 +21,10 @@ use crate::ds::stack::{AtomicStack, Linked};
 use core::ptr;
 
 /// Empty segments the arena's shared pool keeps (beyond them, unmapped).
-const EMPTY_POOL_MAX: usize = 8;
+const EMPTY_POOL_MAX: usize = 32;
+/// Bytes of retired pages that live heaps may pool without purging them
+/// first (see [`Arena::pool_resident`]).
+const POOL_RESIDENT_MAX: usize = 8 << 20;
 /// Heaps of exited threads the arena keeps for new threads (beyond them,
 /// unmapped): a burst of threads does not leave its heaps resident for good.
 const HEAP_POOL_MAX: usize = 64;
@@ -61,6 +64,9 @@ pub(crate) struct Arena {
     heaps_len: AtomicUsize,
     empty: AtomicStack<Segment>,
     empty_len: AtomicUsize,
+    /// Bytes of retired pages in pooled segments that live heaps gave
+    /// without purging (`pool_resident`); a budget, not a protocol.
+    pooled_resident: AtomicUsize,
     /// Freed large objects' memory, for any thread's next large object.
     pub(crate) spans: SpanCache,
 }
@@ -75,6 +81,7 @@ impl Arena {
                 heaps_len: AtomicUsize::new(0),
                 empty: AtomicStack::new(),
                 empty_len: AtomicUsize::new(0),
+                pooled_resident: AtomicUsize::new(0),
                 spans: SpanCache::new(),
             }
         }
@@ -122,12 +129,54 @@ impl Arena {
         // (and its state) to whichever heap takes it.
         unsafe {
             if self.empty_len.load(Ordering::Relaxed) >= EMPTY_POOL_MAX {
+                // (Charged if `pool_resident` found room a moment ago.)
+                self.discharge(seg, 0);
                 unmap_segment(seg);
                 return;
             }
             self.empty_len.fetch_add(1, Ordering::Relaxed);
             Segment::set_owner(seg, ptr::null_mut());
             self.empty.push(seg);
+        }
+    }
+
+    /// Pools an empty segment as it is, its retired pages still resident
+    /// (`resident` bytes), while the arena's budget for such memory
+    /// ([`POOL_RESIDENT_MAX`]) has room; false, and nothing done, if not.
+    /// The pages are purged after the delay by the pool's purge, or used by
+    /// the heap that takes the segment. For a live heap whose own cache is
+    /// full: under thread churn, the segments threads empty by freeing each
+    /// other's blocks pass from heap to heap through the pool, and purged
+    /// on the way each was faulted in again by the next thread (the
+    /// benchmark's `thread_lifetimes` row: three times as many page faults).
+    ///
+    /// # Safety
+    /// As for [`Arena::give_empty`].
+    pub(crate) unsafe fn pool_resident(&self, seg: *mut Segment, resident: usize) -> bool {
+        if self.empty_len.load(Ordering::Relaxed) >= EMPTY_POOL_MAX
+            || self.pooled_resident.load(Ordering::Relaxed) + resident > POOL_RESIDENT_MAX
+        {
+            return false;
+        }
+        self.pooled_resident.fetch_add(resident, Ordering::Relaxed);
+        // SAFETY: the caller owns `seg` until it is pooled.
+        unsafe {
+            Segment::local(seg, |l| l.pool_charge = resident as u32);
+            self.give_empty(seg);
+        }
+        true
+    }
+
+    /// Takes `seg`'s charge off the budget of [`Arena::pool_resident`],
+    /// down to the `resident` bytes it still holds.
+    ///
+    /// # Safety
+    /// The caller owns `seg`, a segment taken from the pool.
+    unsafe fn discharge(&self, seg: *mut Segment, resident: usize) {
+        // SAFETY: the caller owns `seg`.
+        let charge = unsafe { Segment::local(seg, |l| core::mem::replace(&mut l.pool_charge, resident as u32)) };
+        if charge as usize > resident {
+            self.pooled_resident.fetch_sub(charge as usize - resident, Ordering::Relaxed);
         }
     }
 
@@ -169,6 +218,7 @@ impl Arena {
             };
             self.empty.push_list(rest);
             self.empty_len.fetch_sub(1, Ordering::Relaxed);
+            self.discharge(pick, 0);
             if (*pick).kind != kind {
                 // Set up for the other kind; what its pages held is unknown,
                 // so every page counts as dirty (and as committed).
@@ -195,6 +245,9 @@ impl Arena {
             let mut last = first;
             loop {
                 Segment::purge_free_pages(last, now, delay);
+                if Segment::local(last, |l| l.pool_charge) != 0 {
+                    self.discharge(last, Segment::retained(last));
+                }
                 let next = Segment::next(last);
                 if next.is_null() {
                     break;

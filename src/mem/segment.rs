@@ -85,6 +85,9 @@ pub(crate) struct SegmentLocal {
     /// Bit `i` set: page `i` became sparse and waits for the owning heap's
     /// `purge_sparse` pass (see `Page::take_sparse_watch`).
     pub(crate) sparse_mask: u64,
+    /// While pooled: the bytes of its retired pages charged to the arena's
+    /// budget of resident pooled memory (see `Arena::pool_resident`).
+    pub(crate) pool_charge: u32,
 }
 
 /// The mask of the pages of a segment of `count` pages that hold blocks:
@@ -104,6 +107,7 @@ impl SegmentLocal {
             next: ptr::null_mut(),
             emptied_at: 0,
             sparse_mask: 0,
+            pool_charge: 0,
         }
     }
 }

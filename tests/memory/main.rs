@@ -14,6 +14,7 @@ mod classes;
 mod idle;
 mod large_cache;
 mod large_tier;
+mod pool_resident;
 mod purge_churn;
 mod remote_burst;
 mod return_to_os;
@@ -80,6 +81,7 @@ cases! {
     idle::a_burst_freed_by_its_own_thread_goes_back_without_further_calls,
     large_cache::cached_large_objects_go_back_after_the_delay,
     large_tier::large_objects_reuse_each_others_memory,
+    pool_resident::emptied_segments_reach_the_next_thread_resident,
     purge_churn::steady_remote_frees_are_reused_not_purged,
     remote_burst::memory_freed_remotely_goes_back_while_the_owner_allocates_lightly,
     return_to_os::memory_freed_after_the_owner_exited_goes_back_to_the_os,

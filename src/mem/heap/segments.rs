@@ -187,7 +187,9 @@ impl Heap {
     }
 
     /// An owned segment has no page in use: keep it in the heap's cache
-    /// (up to `cache_max` segments) or give it back to the OS and pool it.
+    /// (up to `cache_max` segments), or pool it, as it is within the
+    /// arena's budget for resident pooled memory, else given back to the
+    /// OS first.
     /// A heap that is exiting passes no bound: `abandon` pools its whole
     /// cache without purging it, as the pooled segments' retired pages are
     /// purged by the next maintenance after the delay. (Given back at once,
@@ -212,11 +214,17 @@ impl Heap {
                 (*heap).state.cache = seg;
                 (*heap).state.cache_len += 1;
             } else {
-                // The heap is shrinking past its cache: what it gives away
-                // goes back to the OS now rather than sit in the shared pool.
-                let released = Segment::purge_free_pages(seg, now, 0);
-                (*heap).state.retained = (*heap).state.retained.saturating_sub(released);
-                (*(*heap).state.arena).give_empty(seg);
+                // Past its cache: to the shared pool as it is while the
+                // arena's budget for resident pooled memory has room (see
+                // `Arena::pool_resident`), else back to the OS first, so a
+                // shrinking heap does not leave it resident in the pool.
+                let resident = Segment::retained(seg);
+                (*heap).state.retained = (*heap).state.retained.saturating_sub(resident);
+                let arena = (*heap).state.arena;
+                if !(*arena).pool_resident(seg, resident) {
+                    Segment::purge_free_pages(seg, now, 0);
+                    (*arena).give_empty(seg);
+                }
             }
         }
     }
