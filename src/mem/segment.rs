@@ -72,8 +72,13 @@ impl SegmentKind {
 pub(crate) struct SegmentLocal {
     /// Bit `i` set: page `i` is free (page 0 is never free).
     pub(crate) free_mask: u64,
-    /// Pages in use.
-    pub(crate) used_pages: u32,
+    /// Pages in use (at most 63).
+    pub(crate) used_pages: u16,
+    /// While pooled: the OS pages of its retired pages charged to the
+    /// arena's budget of resident pooled memory (see
+    /// `Arena::pool_resident`; at most a segment's 1,024). Beside
+    /// `used_pages`, so the header keeps its size.
+    pub(crate) pool_charge: u16,
     /// Bytes of its pages given back to the OS and not used since (at most
     /// a segment's 4 MiB).
     pub(crate) decommitted: u32,
@@ -85,9 +90,6 @@ pub(crate) struct SegmentLocal {
     /// Bit `i` set: page `i` became sparse and waits for the owning heap's
     /// `purge_sparse` pass (see `Page::take_sparse_watch`).
     pub(crate) sparse_mask: u64,
-    /// While pooled: the bytes of its retired pages charged to the arena's
-    /// budget of resident pooled memory (see `Arena::pool_resident`).
-    pub(crate) pool_charge: u32,
 }
 
 /// The mask of the pages of a segment of `count` pages that hold blocks:
@@ -102,12 +104,12 @@ impl SegmentLocal {
         SegmentLocal {
             free_mask,
             used_pages: 0,
+            pool_charge: 0,
             decommitted: 0,
             prev: ptr::null_mut(),
             next: ptr::null_mut(),
             emptied_at: 0,
             sparse_mask: 0,
-            pool_charge: 0,
         }
     }
 }
