@@ -276,7 +276,7 @@ impl Run {
         );
         threaded!(
             "mixed_sizes_2",
-            "the same on 2 threads (op)",
+            "mixed sizes on 2 threads, each with its own slots (op)",
             "ops",
             mixed_sizes_2,
             200_000
