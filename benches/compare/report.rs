@@ -207,7 +207,9 @@ fn write_memory(md: &mut String, memory: &[MemoryRow]) {
 
 /// A horizontal grouped bar chart of throughput relative to mimalloc.
 pub(crate) fn svg(rows: &[(String, [f64; N])]) -> String {
-    let colors = ["#d62728", "#1f77b4", "#7f7f7f", "#2ca02c", "#9467bd", "#ff7f0e"];
+    let colors: [&str; N] = [
+        "#d62728", "#1f77b4", "#7f7f7f", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+    ];
     let (left, bar, gap, width) = (300.0, 7.0, 10.0, 420.0);
     let max = rows.iter().flat_map(|r| r.1).fold(1.0f64, f64::max).min(8.0);
     let height = 60.0 + rows.len() as f64 * (N as f64 * bar + gap);
