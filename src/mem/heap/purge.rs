@@ -23,7 +23,7 @@ impl Heap {
             Heap::retire_unused_current(heap, now);
             Heap::trim_large_cache(heap, now, delay);
             (*(*heap).state.arena).spans.trim(now, delay);
-            Heap::purge_free_blocks(heap, now, delay, true);
+            Heap::purge_free_blocks(heap, now, delay);
             Heap::purge_sparse(heap, None, now, delay);
             Heap::flush_large_counts(heap);
             let mut seg = (*heap).state.segments;
@@ -94,19 +94,18 @@ impl Heap {
 
     /// Gives back the memory of big free blocks (classes of at least
     /// `PURGE_BLOCK_MIN` bytes) in the pages the heap allocates from that
-    /// have stayed free for `delay` ms at `now`, or with `delay` 0 since
-    /// the last pass (and those freed since, if `purge_new`; see
-    /// `Page::purge_free_blocks`).
+    /// have stayed free for `delay` ms at `now` (with `delay` 0, all of
+    /// them; see `Page::purge_free_blocks`).
     ///
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread.
-    pub(super) unsafe fn purge_free_blocks(heap: *mut Heap, now: u64, delay: u64, purge_new: bool) {
+    pub(super) unsafe fn purge_free_blocks(heap: *mut Heap, now: u64, delay: u64) {
         // SAFETY: pages on the heap's queues belong to it.
         unsafe {
             for class in classes_in((*heap).state.classes_used).filter(|&c| c >= class_of(PURGE_BLOCK_MIN)) {
                 let mut page = (*heap).queues[class].first;
                 while !page.is_null() {
-                    (*page).purge_free_blocks(now, delay, purge_new);
+                    (*page).purge_free_blocks(now, delay);
                     page = (*page).local(|l| l.next);
                 }
             }

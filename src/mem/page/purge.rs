@@ -187,7 +187,7 @@ impl Page {
     ///
     /// A pass marks each block freed since the last pass "seen at `now`"
     /// and purges the seen blocks whose time is `delay` old; with `delay`
-    /// 0, the blocks freed since the last pass too if `purge_new`. A block
+    /// 0, the blocks freed since the last pass too. A block
     /// that is freed and handed out again at a steady pace keeps its
     /// memory, one that stays free goes back after one to two passes' worth
     /// of the delay. (Before, every
@@ -209,7 +209,7 @@ impl Page {
     ///
     /// # Safety
     /// The caller's thread owns the page.
-    pub(crate) unsafe fn purge_free_blocks(&self, now: u64, delay: u64, purge_new: bool) -> usize {
+    pub(crate) unsafe fn purge_free_blocks(&self, now: u64, delay: u64) -> usize {
         // SAFETY: owner-only access; the blocks on the owner lists are free
         // blocks of this page (links checked as in `pop`), whose memory
         // past the first OS page holds nothing.
@@ -247,7 +247,7 @@ impl Page {
                         } else {
                             words.add(2).write(seen ^ name);
                             words.add(3).write(now as usize);
-                            delay == 0 && purge_new
+                            delay == 0
                         };
                         if due {
                             let from = (b as usize + PURGE_KEEP).next_multiple_of(OS_PAGE);
