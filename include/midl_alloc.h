@@ -1,6 +1,13 @@
 /* midl-alloc: the C interface.
  *
- * Link with -lmidl_alloc (target/<profile>/libmidl_alloc.so or .a).
+ * Linux: link with -lmidl_alloc (target/<profile>/libmidl_alloc.so or .a).
+ * Windows (x86-64): link with target/windows/libmidl_alloc.dll.a (MinGW)
+ * or a .lib made from include/midl_alloc.def (MSVC), placed before
+ * rpcrt4, or statically with target/windows/libmidl_alloc.a
+ * (docs/WINDOWS.md). On Windows this header includes <rpc.h> and
+ * <rpcndr.h> and takes MIDL_user_allocate, MIDL_user_free, the RpcSs and
+ * RpcSm functions and their types from them; it declares only the
+ * extensions below, so it may come before or after them.
  * Contract (see docs/CONTRACT.md): blocks are 16-byte aligned for sizes >= 16 and
  * 8-byte aligned below; a size of 0 gives a distinct, freeable block; NULL is
  * returned when memory cannot be supplied (never an abort); freeing NULL does
@@ -12,6 +19,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef _WIN32
+#include <rpc.h>
+#include <rpcndr.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,12 +37,14 @@ extern "C" {
     ((MIDL_ALLOC_VERSION_MAJOR << 16) | (MIDL_ALLOC_VERSION_MINOR << 8) | MIDL_ALLOC_VERSION_PATCH)
 uint32_t midl_alloc_version(void);
 
+#ifndef _WIN32
 void *MIDL_user_allocate(size_t cBytes);
 void  MIDL_user_free(void *pBuffer);
 
 /* rpcndr.h's lower-case spellings of the same functions. */
 void *midl_user_allocate(size_t cBytes);
 void  midl_user_free(void *pBuffer);
+#endif
 
 /* Bytes usable in a live block (>= the size asked for); 0 for NULL. */
 size_t midl_alloc_usable_size(const void *pBuffer);
@@ -78,7 +91,9 @@ void midl_alloc_print_stats(int fd);
  * Sm forms report an RPC_STATUS. Misuse (no environment, a disabled or
  * unknown handle, a pointer that is not a live block of the environment, a
  * second Disable) gives RPC_S_INVALID_ARG and changes nothing. A thread must
- * not use an environment while another thread disables it. */
+ * not use an environment while another thread disables it. On Windows the
+ * declarations are rpcndr.h's. */
+#ifndef _WIN32
 typedef int32_t RPC_STATUS;
 #define RPC_S_OK            0
 #define RPC_S_OUT_OF_MEMORY 14
@@ -109,6 +124,7 @@ RPC_STATUS RpcSmSetClientAllocFree(RPC_CLIENT_ALLOC *ClientAlloc, RPC_CLIENT_FRE
 RPC_STATUS RpcSmSwapClientAllocFree(RPC_CLIENT_ALLOC *ClientAlloc, RPC_CLIENT_FREE *ClientFree,
                                     RPC_CLIENT_ALLOC **OldClientAlloc, RPC_CLIENT_FREE **OldClientFree);
 RPC_STATUS RpcSmClientFree(void *pNodeToFree);
+#endif /* !_WIN32 */
 
 #ifdef __cplusplus
 }

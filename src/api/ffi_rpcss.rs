@@ -148,8 +148,9 @@ pub unsafe extern "C" fn RpcSmSwapClientAllocFree(
     old_alloc: *mut RpcClientAlloc,
     old_free: *mut RpcClientFree,
 ) -> RpcStatus {
-    let (Some(a), Some(f)) = (alloc, free) else {
-        return RPC_S_INVALID_ARG;
+    let (a, f) = match (alloc, free) {
+        (Some(a), Some(f)) => (a, f),
+        _ => return RPC_S_INVALID_ARG,
     };
     if old_alloc.is_null() || old_free.is_null() {
         return RPC_S_INVALID_ARG;

@@ -33,6 +33,7 @@
 
 #![allow(clippy::missing_safety_doc)] // the C library's contracts, documented above
 
+use crate::base::bits::{checked_round_up, is_multiple_of};
 use crate::global::entry as alloc;
 use crate::pal::{self, EINVAL, ENOMEM};
 use core::ffi::{c_int, c_void};
@@ -123,7 +124,7 @@ pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
 
 #[no_mangle]
 pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int {
-    if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<usize>()) {
+    if !align.is_power_of_two() || !is_multiple_of(align, core::mem::size_of::<usize>()) {
         return EINVAL;
     }
     let p = alloc::malloc_aligned(size, align.max(MIN_ALIGN));
@@ -142,7 +143,7 @@ pub extern "C" fn valloc(size: usize) -> *mut c_void {
 
 #[no_mangle]
 pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
-    match size.max(1).checked_next_multiple_of(PAGE) {
+    match checked_round_up(size.max(1), PAGE) {
         Some(rounded) => memalign(PAGE, rounded),
         None => fail_with(ENOMEM),
     }

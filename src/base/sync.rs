@@ -108,7 +108,7 @@ pub(crate) fn spin_wait() {
 /// atomically: a Relaxed load.
 #[inline(always)]
 pub(crate) fn relaxed_ptr_is<T>(atomic: &AtomicPtr<T>, value: *mut T) -> bool {
-    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
     // SAFETY: `atomic` is a live, aligned pointer-sized atomic; the asm only
     // reads it (an atomic load on x86-64) and sets flags.
     unsafe {
@@ -122,7 +122,7 @@ pub(crate) fn relaxed_ptr_is<T>(atomic: &AtomicPtr<T>, value: *mut T) -> bool {
         );
         true
     }
-    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(loom))))]
     {
         atomic.load(Ordering::Relaxed) == value
     }

@@ -18,7 +18,6 @@
 use crate::base::sync::plain::{AtomicBool, AtomicU32, AtomicU64};
 use crate::base::sync::Ordering;
 use crate::pal;
-use core::ffi::CStr;
 use std::sync::Once;
 
 /// Default delay before retired pages and cached empty segments go back to
@@ -50,21 +49,24 @@ pub(crate) enum HugePages {
 pub(crate) fn load() {
     ONCE.call_once(|| {
         PURGE_DELAY_MS.store(
-            env_u64(c"MIDL_ALLOC_PURGE_DELAY_MS").unwrap_or(DEFAULT_PURGE_DELAY_MS),
+            env_u64(b"MIDL_ALLOC_PURGE_DELAY_MS\0").unwrap_or(DEFAULT_PURGE_DELAY_MS),
             Ordering::Relaxed,
         );
         SECRET.store(random_u64(), Ordering::Relaxed);
-        let checked = env_u64(c"MIDL_ALLOC_CHECKED");
+        let checked = env_u64(b"MIDL_ALLOC_CHECKED\0");
         if cfg!(feature = "checked") {
             CHECKED.store(checked != Some(0), Ordering::Relaxed);
-        } else if checked.is_some_and(|v| v != 0) {
+        } else if matches!(checked, Some(v) if v != 0) {
             super::report::eprint(format_args!(
                 "midl-alloc: MIDL_ALLOC_CHECKED is set but this build has no checked mode \
                  (build with the cargo feature `checked`); running unchecked\n"
             ));
         }
-        PRINT_STATS.store(env_u64(c"MIDL_ALLOC_STATS").is_some_and(|v| v != 0), Ordering::Relaxed);
-        let huge = match env_u64(c"MIDL_ALLOC_HUGE_PAGES") {
+        PRINT_STATS.store(
+            matches!(env_u64(b"MIDL_ALLOC_STATS\0"), Some(v) if v != 0),
+            Ordering::Relaxed,
+        );
+        let huge = match env_u64(b"MIDL_ALLOC_HUGE_PAGES\0") {
             Some(0) => HugePages::Never,
             Some(_) => HugePages::All,
             None => HugePages::Buffers,
@@ -116,7 +118,7 @@ fn random_u64() -> u64 {
 }
 
 /// A decimal environment variable, read without allocating (getenv).
-pub(crate) fn env_u64(name: &CStr) -> Option<u64> {
+pub(crate) fn env_u64(name: &[u8]) -> Option<u64> {
     let bytes = pal::env_var(name)?;
     if bytes.is_empty() || bytes.len() > 12 || !bytes.iter().all(u8::is_ascii_digit) {
         return None;

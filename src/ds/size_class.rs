@@ -31,6 +31,8 @@
 //! pages start on a multiple of their size. Larger requests take the
 //! large-object path (`large`).
 
+use crate::base::bits::div_ceil;
+
 /// Largest size served from slab pages.
 pub(crate) const SMALL_MAX: usize = 256 * 1024;
 /// The end of the finely spaced classes.
@@ -77,7 +79,7 @@ const fn compute_table() -> [u8; TABLE_MAX / 8 + 1] {
     while i < t.len() {
         // Index i covers sizes 8(i-1)+1 ..= 8i.
         let size = i * 8;
-        t[i] = if size <= 16 { 0 } else { (size.div_ceil(16) - 1) as u8 };
+        t[i] = if size <= 16 { 0 } else { (div_ceil(size, 16) - 1) as u8 };
         i += 1;
     }
     t

@@ -108,7 +108,7 @@ impl SpanSet {
         for (i, s) in self.spans().iter().enumerate() {
             let start = s.base.checked_add(align - 1)? & !(align - 1);
             let end = s.base + s.len;
-            if start.checked_add(len).is_some_and(|e| e <= end) {
+            if matches!(start.checked_add(len), Some(e) if e <= end) {
                 let waste = s.len - len;
                 if match best {
                     None => true,
@@ -150,7 +150,7 @@ impl SpanSet {
     pub(crate) fn take_longest(&mut self, min: usize, max: usize) -> Option<Span> {
         let mut best: Option<usize> = None;
         for (i, s) in self.spans().iter().enumerate() {
-            if (min..=max).contains(&s.len) && best.is_none_or(|b| s.len > self.spans[b].len) {
+            if (min..=max).contains(&s.len) && !matches!(best, Some(b) if s.len <= self.spans[b].len) {
                 best = Some(i);
             }
         }
@@ -161,8 +161,9 @@ impl SpanSet {
     /// and is long enough (the rest of it stays): how a block grows in place
     /// into the free range right after it.
     pub(crate) fn take_at(&mut self, base: usize, len: usize) -> bool {
-        let Some(i) = self.spans().iter().position(|s| s.base == base && s.len >= len) else {
-            return false;
+        let i = match self.spans().iter().position(|s| s.base == base && s.len >= len) {
+            Some(i) => i,
+            None => return false,
         };
         let s = &mut self.spans[i];
         if s.len == len {

@@ -8,7 +8,7 @@ use super::entry;
 use crate::mem::rpcss::{ChunkSource, Cursor, Registry, RPC_S_INVALID_ARG, RPC_S_OK, RPC_S_OUT_OF_MEMORY};
 use core::cell::Cell;
 use core::ffi::c_void;
-use std::sync::OnceLock;
+use std::sync::Once;
 
 /// Most environments alive at once in a process.
 const MAX_ENVIRONMENTS: u32 = 1 << 16;
@@ -28,11 +28,20 @@ unsafe fn free_chunk(p: *mut u8, _bytes: usize) {
     unsafe { entry::free(p) }
 }
 
+/// The registry, made on first use (None if it could not be mapped).
+/// A `Once` and a cell rather than `OnceLock`, which Rust 1.63 (the
+/// Windows build's compiler) lacks.
 fn registry() -> Option<&'static Registry> {
-    static REGISTRY: OnceLock<Option<Registry>> = OnceLock::new();
-    REGISTRY
-        .get_or_init(|| Registry::new(MAX_ENVIRONMENTS, HEAP_CHUNKS))
-        .as_ref()
+    struct Slot(core::cell::UnsafeCell<Option<Registry>>);
+    // SAFETY: the cell is written once, inside `ONCE`, and only read after
+    // `ONCE` has completed (which orders the write before the reads).
+    unsafe impl Sync for Slot {}
+    static ONCE: Once = Once::new();
+    static REGISTRY: Slot = Slot(core::cell::UnsafeCell::new(None));
+    // SAFETY: the only write, inside `call_once`.
+    ONCE.call_once(|| unsafe { *REGISTRY.0.get() = Registry::new(MAX_ENVIRONMENTS, HEAP_CHUNKS) });
+    // SAFETY: `ONCE` has completed; the cell is never written again.
+    unsafe { (*REGISTRY.0.get()).as_ref() }
 }
 
 thread_local! {
@@ -40,8 +49,9 @@ thread_local! {
 }
 
 fn with_cursor<R>(f: impl FnOnce(&Registry, &mut Cursor) -> R, none: R) -> R {
-    let Some(reg) = registry() else {
-        return none;
+    let reg = match registry() {
+        Some(reg) => reg,
+        None => return none,
     };
     CURSOR.with(|c| {
         // SAFETY: the cursor is this thread's alone, and `f` (registry code)
@@ -54,8 +64,9 @@ fn with_cursor<R>(f: impl FnOnce(&Registry, &mut Cursor) -> R, none: R) -> R {
 /// through the calling thread's attachment if that is `h`, so it is
 /// detached too.
 pub(crate) fn disable_handle_raw(h: u64) -> i32 {
-    let Some(reg) = registry() else {
-        return RPC_S_OUT_OF_MEMORY;
+    let reg = match registry() {
+        Some(reg) => reg,
+        None => return RPC_S_OUT_OF_MEMORY,
     };
     // SAFETY: a plain read of this thread's own cursor.
     if CURSOR.with(|c| unsafe { (*c.get()).handle }) == h {
@@ -119,11 +130,11 @@ thread_local! {
 
 /// The calling thread's client allocate/free pair.
 pub fn client_alloc_free() -> (ClientAlloc, ClientFree) {
-    CLIENT.get()
+    CLIENT.with(Cell::get)
 }
 
 /// Replaces the calling thread's client allocate/free pair and returns the
 /// previous one.
 pub fn swap_client_alloc_free(alloc: ClientAlloc, free: ClientFree) -> (ClientAlloc, ClientFree) {
-    CLIENT.replace((alloc, free))
+    CLIENT.with(|c| c.replace((alloc, free)))
 }

@@ -34,7 +34,7 @@ static EMPTY_HEAP: EmptyHeap = EmptyHeap(Heap::empty_at(addr_of!(EMPTY_HEAP.0), 
 
 #[inline(always)]
 fn empty_heap() -> *mut Heap {
-    addr_of!(EMPTY_HEAP.0).cast_mut()
+    addr_of!(EMPTY_HEAP.0) as *mut Heap
 }
 
 // The per-thread heap slot, initialised to the empty heap.

@@ -179,13 +179,16 @@ pub(crate) fn malloc_aligned<S: HeapSource>(size: usize, align: usize) -> *mut u
 /// for memory known to be fresh from the OS.
 #[inline]
 pub(crate) fn malloc_zeroed<S: HeapSource>(size: usize, align: usize) -> *mut u8 {
-    let Some(s) = small_size(size, align) else {
-        let (p, zeroed) = malloc_large::<S>(size, align.max(16));
-        if !p.is_null() && !zeroed {
-            // SAFETY: a reused mapping with at least `size` bytes.
-            unsafe { ptr::write_bytes(p, 0, size) };
+    let s = match small_size(size, align) {
+        Some(s) => s,
+        None => {
+            let (p, zeroed) = malloc_large::<S>(size, align.max(16));
+            if !p.is_null() && !zeroed {
+                // SAFETY: a reused mapping with at least `size` bytes.
+                unsafe { ptr::write_bytes(p, 0, size) };
+            }
+            return handed_out(p);
         }
-        return handed_out(p);
     };
     let class = class_of(s);
     let heap = S::current();

@@ -16,6 +16,7 @@ use super::os::{self, OS_PAGE};
 use super::segment::{Segment, SegmentKind};
 use super::span_cache::SpanCache;
 use super::{check, page::Page};
+use crate::base::bits::div_ceil;
 use crate::base::sync::{model_const_fn, AtomicUsize, Ordering, UnsafeCell};
 use crate::ds::stack::{AtomicStack, Linked};
 use core::ptr;
@@ -162,7 +163,7 @@ impl Arena {
         {
             return false;
         }
-        let pages = resident.div_ceil(OS_PAGE);
+        let pages = div_ceil(resident, OS_PAGE);
         self.pooled_resident.fetch_add(pages * OS_PAGE, Ordering::Relaxed);
         // SAFETY: the caller owns `seg` until it is pooled.
         unsafe {
@@ -178,7 +179,7 @@ impl Arena {
     /// # Safety
     /// The caller owns `seg`, a segment taken from the pool.
     unsafe fn discharge(&self, seg: *mut Segment, resident: usize) {
-        let pages = resident.div_ceil(OS_PAGE);
+        let pages = div_ceil(resident, OS_PAGE);
         // SAFETY: the caller owns `seg`. (The charge only goes down: a
         // pooled segment's retired pages only go back to the OS.)
         let charged = unsafe {

@@ -57,6 +57,7 @@ pub(crate) use imp::{allocated, freeing, in_use};
 
 #[cfg(feature = "checked")]
 mod imp {
+    use crate::base::bits::round_up;
     use crate::base::sync::plain::{AtomicU32, AtomicU64};
     use crate::base::sync::Ordering;
     use crate::ds::config;
@@ -70,20 +71,24 @@ mod imp {
     /// (segments above [`ADDRESS_LIMIT`] are refused when mapped).
     const ADDRESS_BITS: usize = ADDRESS_LIMIT.trailing_zeros() as usize;
     const UNITS: usize = 1 << (ADDRESS_BITS - SEGMENT_SHIFT);
+    /// An empty word of the maps below (a `const` item: Rust 1.63, the
+    /// Windows build's compiler, has no inline `const` blocks).
+    #[allow(clippy::declare_interior_mutable_const)] // only copied into statics
+    const CLEAR: AtomicU64 = AtomicU64::new(0);
     /// One bit per 4 MiB unit whose start is a segment header of ours.
-    static SEGMENTS: [AtomicU64; UNITS / 64] = [const { AtomicU64::new(0) }; UNITS / 64];
+    static SEGMENTS: [AtomicU64; UNITS / 64] = [CLEAR; UNITS / 64];
     /// One bit per 4 MiB unit holding a live large object.
-    static LARGE_LIVE: [AtomicU64; UNITS / 64] = [const { AtomicU64::new(0) }; UNITS / 64];
+    static LARGE_LIVE: [AtomicU64; UNITS / 64] = [CLEAR; UNITS / 64];
     /// One bit per 4 MiB unit whose segment was unmapped (and not mapped
     /// again since): a free there is a use after free, not a stray pointer.
-    static RELEASED: [AtomicU64; UNITS / 64] = [const { AtomicU64::new(0) }; UNITS / 64];
+    static RELEASED: [AtomicU64; UNITS / 64] = [CLEAR; UNITS / 64];
 
     /// A segment's side map: a bit per 8-byte granule (set: a live block
     /// starts here), then the block size of each page.
     const GRANULE_SHIFT: usize = 3;
     const BITMAP_WORDS: usize = SEGMENT_SIZE >> GRANULE_SHIFT >> 6;
     const PAGES: usize = crate::mem::segment::MAX_PAGES;
-    const MAP_BYTES: usize = (BITMAP_WORDS * 8 + PAGES * 4).next_multiple_of(os::OS_PAGE);
+    const MAP_BYTES: usize = round_up(BITMAP_WORDS * 8 + PAGES * 4, os::OS_PAGE);
 
     struct SideMap {
         live: [AtomicU64; BITMAP_WORDS],
@@ -98,7 +103,7 @@ mod imp {
     }
 
     fn is_ours(seg: *mut Segment) -> bool {
-        unit(seg as usize).is_some_and(|(w, b)| SEGMENTS[w].load(Ordering::Acquire) & b != 0)
+        matches!(unit(seg as usize), Some((w, b)) if SEGMENTS[w].load(Ordering::Acquire) & b != 0)
     }
 
     pub(super) fn segment_mapped(seg: *mut Segment) {
@@ -216,7 +221,7 @@ mod imp {
     fn validate(p: *const u8, clear: bool, what: &str) {
         let seg = segment_of(p);
         if !is_ours(seg) {
-            if unit(seg as usize).is_some_and(|(w, b)| RELEASED[w].load(Ordering::Relaxed) & b != 0) {
+            if matches!(unit(seg as usize), Some((w, b)) if RELEASED[w].load(Ordering::Relaxed) & b != 0) {
                 fatal(format_args!(
                     "{what}({p:p}): double free (use after free): the memory at {p:p} held blocks \
                      that were all freed and it was given back to the OS"
@@ -244,7 +249,7 @@ mod imp {
     unsafe fn validate_large(seg: *mut Segment, p: *const u8, clear: bool, what: &str) {
         // SAFETY: the header is readable (caller's contract).
         let start = unsafe { Segment::large_start(seg) };
-        if p != start.cast_const() {
+        if !core::ptr::eq(p, start) {
             fatal(format_args!(
                 "{what}({p:p}): interior pointer: {} bytes into the large block at {start:p}",
                 p as usize - start as usize

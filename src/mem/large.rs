@@ -49,8 +49,9 @@ pub(crate) fn map_size_for(size: usize, align: usize) -> Option<usize> {
 /// Maps a large object of `size` bytes aligned to `align` (a power of two).
 /// Null when the size cannot be met; the memory is zeroed.
 pub(crate) fn alloc(size: usize, align: usize) -> *mut u8 {
-    let Some(map_size) = map_size_for(size, align) else {
-        return ptr::null_mut();
+    let map_size = match map_size_for(size, align) {
+        Some(map_size) => map_size,
+        None => return ptr::null_mut(),
     };
     let base = os::map_aligned(map_size, SEGMENT_SIZE);
     if base.is_null() {
@@ -147,8 +148,9 @@ pub(crate) unsafe fn resize_in_place(
     // SAFETY: the object and its range are the caller's.
     unsafe {
         let (map_size, offset) = ((*seg).map_size, (*seg).map_size - (*seg).large_usable);
-        let Some(need) = range_for(offset, new_size) else {
-            return false;
+        let need = match range_for(offset, new_size) {
+            Some(need) => need,
+            None => return false,
         };
         let base = seg.cast::<u8>();
         let done = if need <= map_size {
@@ -180,8 +182,9 @@ pub(crate) unsafe fn move_pages(seg: *mut Segment, new_size: usize) -> *mut u8 {
     // fresh mapping the moved pages replace.
     unsafe {
         let (map_size, offset) = ((*seg).map_size, (*seg).map_size - (*seg).large_usable);
-        let Some(need) = range_for(offset, new_size) else {
-            return ptr::null_mut();
+        let need = match range_for(offset, new_size) {
+            Some(need) => need,
+            None => return ptr::null_mut(),
         };
         let target = os::map_aligned(need, SEGMENT_SIZE);
         if target.is_null() {

@@ -4,6 +4,7 @@
 //! both come from here, never from the allocator itself. Every function
 //! reports failure as a null pointer.
 
+use crate::base::bits::is_multiple_of;
 use crate::base::sync::MODEL_CHECKING;
 use crate::ds::stats;
 use crate::pal;
@@ -27,37 +28,15 @@ pub(crate) fn map(len: usize) -> *mut u8 {
 /// Maps `len` bytes aligned to `align` (a power of two, multiple of
 /// [`OS_PAGE`]). Null on failure.
 pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
-    debug_assert!(align.is_power_of_two() && align >= OS_PAGE && len.is_multiple_of(OS_PAGE));
-    // Most of the time the kernel hands out the address just below the last
-    // mapping; try the plain size first and only over-reserve when it is
-    // misaligned.
-    let p = map(len);
-    if p.is_null() || (p as usize) & (align - 1) == 0 {
-        return p;
-    }
-    // SAFETY: `p` is the mapping of `len` bytes made just above.
-    unsafe { unmap(p, len) };
-    let Some(over) = len.checked_add(align - OS_PAGE) else {
+    debug_assert!(align.is_power_of_two() && align >= OS_PAGE && is_multiple_of(len, OS_PAGE));
+    if len == 0 || len > isize::MAX as usize {
         return ptr::null_mut();
-    };
-    let raw = map(over);
-    if raw.is_null() {
-        return raw;
     }
-    let start = (raw as usize + align - 1) & !(align - 1);
-    let head = start - raw as usize;
-    let tail = over - head - len;
-    // SAFETY: [raw, raw+head) and [start+len, raw+over) are the unused ends
-    // of the mapping made just above; nothing refers to them.
-    unsafe {
-        if head > 0 {
-            unmap(raw, head);
-        }
-        if tail > 0 {
-            unmap((start + len) as *mut u8, tail);
-        }
+    let p = pal::map_aligned(len, align);
+    if !p.is_null() {
+        stats::OS_MAPPED.add(len);
     }
-    start as *mut u8
+    p
 }
 
 /// Asks the kernel to back `[p, p+len)` with transparent huge pages

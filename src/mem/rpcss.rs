@@ -23,7 +23,7 @@
 //! detected unless the block's memory was already reused.
 
 use super::os;
-use crate::base::bits::mix64;
+use crate::base::bits::{checked_round_up, is_multiple_of, mix64, round_up};
 use crate::base::fault::{self, Fault};
 use crate::base::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell, MODEL_CHECKING};
 use crate::ds::stack::{AtomicStack, Linked};
@@ -53,7 +53,7 @@ struct Chunk {
     end: UnsafeCell<usize>,
 }
 
-const CHUNK_HEADER: usize = size_of::<Chunk>().next_multiple_of(16);
+const CHUNK_HEADER: usize = round_up(size_of::<Chunk>(), 16);
 
 impl Linked for Chunk {
     unsafe fn next(this: *mut Self) -> *mut Self {
@@ -103,7 +103,7 @@ impl ChunkSource {
     /// Chunks mapped from the OS one by one.
     #[allow(dead_code)] // the loom models' only
     pub(crate) const MAPPINGS: ChunkSource = ChunkSource {
-        alloc: |bytes| os::map(bytes.next_multiple_of(os::OS_PAGE)),
+        alloc: |bytes| os::map(round_up(bytes, os::OS_PAGE)),
         free: unmap_chunk,
     };
 }
@@ -114,7 +114,7 @@ impl ChunkSource {
 /// `p` is a chunk of `bytes` bytes that `MAPPINGS.alloc` returned, unused.
 unsafe fn unmap_chunk(p: *mut u8, bytes: usize) {
     // SAFETY: caller's contract.
-    unsafe { os::unmap(p, bytes.next_multiple_of(os::OS_PAGE)) }
+    unsafe { os::unmap(p, round_up(bytes, os::OS_PAGE)) }
 }
 
 /// Environment slots: a fixed table mapped once and never unmapped, a
@@ -157,7 +157,7 @@ impl Registry {
     /// A registry of `capacity` slots, mapped now, whose environments take
     /// their chunks from `chunks`. None if the OS refuses.
     pub(crate) fn new(capacity: u32, chunks: ChunkSource) -> Option<Registry> {
-        let bytes = (capacity as usize * size_of::<Env>()).next_multiple_of(os::OS_PAGE);
+        let bytes = round_up(capacity as usize * size_of::<Env>(), os::OS_PAGE);
         let slots = os::map(bytes).cast::<Env>();
         if slots.is_null() {
             return None;
@@ -254,8 +254,9 @@ impl Registry {
 
     /// Creates an environment and attaches `cur` to it.
     pub(crate) fn enable(&self, cur: &mut Cursor) -> i32 {
-        let Some(i) = self.acquire_slot() else {
-            return RPC_S_OUT_OF_MEMORY;
+        let i = match self.acquire_slot() {
+            Some(i) => i,
+            None => return RPC_S_OUT_OF_MEMORY,
         };
         let env = self.slot(i);
         let seed = self.seed.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
@@ -274,8 +275,9 @@ impl Registry {
     pub(crate) fn disable(&self, cur: &mut Cursor) -> i32 {
         let handle = cur.handle;
         *cur = Cursor::DETACHED;
-        let Some(env) = self.lookup(handle) else {
-            return RPC_S_INVALID_ARG;
+        let env = match self.lookup(handle) {
+            Some(env) => env,
+            None => return RPC_S_INVALID_ARG,
         };
         // Only one disable can win; a second (or a stale handle) fails.
         if env
@@ -307,15 +309,13 @@ impl Registry {
 
     /// A block of `size` bytes from `cur`'s environment.
     pub(crate) fn allocate(&self, cur: &mut Cursor, size: usize) -> Result<*mut u8, i32> {
-        let Some(env) = self.lookup(cur.handle) else {
-            return Err(RPC_S_INVALID_ARG);
+        let env = match self.lookup(cur.handle) {
+            Some(env) => env,
+            None => return Err(RPC_S_INVALID_ARG),
         };
-        let Some(need) = size
-            .max(1)
-            .checked_next_multiple_of(16)
-            .and_then(|n| n.checked_add(HEADER))
-        else {
-            return Err(RPC_S_OUT_OF_MEMORY);
+        let need = match checked_round_up(size.max(1), 16).and_then(|n| n.checked_add(HEADER)) {
+            Some(need) => need,
+            None => return Err(RPC_S_OUT_OF_MEMORY),
         };
         let p = if !cur.chunk.is_null() && cur.end - cur.pos >= need {
             let p = cur.pos;
@@ -328,8 +328,9 @@ impl Registry {
             } else {
                 Some(CHUNK_BYTES)
             };
-            let Some(bytes) = bytes else {
-                return Err(RPC_S_OUT_OF_MEMORY);
+            let bytes = match bytes {
+                Some(bytes) => bytes,
+                None => return Err(RPC_S_OUT_OF_MEMORY),
             };
             let mem = (self.chunks.alloc)(bytes);
             if mem.is_null() {
@@ -372,11 +373,12 @@ impl Registry {
         if p.is_null() {
             return RPC_S_OK;
         }
-        let Some(env) = self.lookup(cur.handle) else {
-            return RPC_S_INVALID_ARG;
+        let env = match self.lookup(cur.handle) {
+            Some(env) => env,
+            None => return RPC_S_INVALID_ARG,
         };
         let addr = p as usize;
-        if !addr.is_multiple_of(16) {
+        if !is_multiple_of(addr, 16) {
             return RPC_S_INVALID_ARG;
         }
         // The pointer must lie in one of the environment's chunks before
@@ -454,7 +456,7 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let bytes = (self.capacity as usize * size_of::<Env>()).next_multiple_of(os::OS_PAGE);
+        let bytes = round_up(self.capacity as usize * size_of::<Env>(), os::OS_PAGE);
         // SAFETY: the table was mapped by `new` and nothing refers to it once
         // the registry is gone (the library's registry is a static).
         unsafe { os::unmap(self.slots.cast(), bytes) };

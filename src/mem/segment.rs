@@ -146,9 +146,6 @@ unsafe impl Sync for Segment {}
 // SAFETY: as above.
 unsafe impl Send for Segment {}
 
-/// Bytes of header a small/medium segment needs.
-const HEADER_SIZE: usize = SLOTS * size_of::<Page>();
-
 const _: () = assert!(
     size_of::<Segment>() <= size_of::<Page>(),
     "the segment header fits in descriptor slot 0"
@@ -156,7 +153,8 @@ const _: () = assert!(
 
 // (Not under loom, whose types are larger.)
 const _: () = {
-    assert!(MODEL_CHECKING || HEADER_SIZE <= 1 << SMALL_PAGE_SHIFT);
+    // The descriptors of a small/medium segment fit in its first page.
+    assert!(MODEL_CHECKING || SLOTS * size_of::<Page>() <= 1 << SMALL_PAGE_SHIFT);
     assert!(MODEL_CHECKING || size_of::<Page>() == 128, "slots index by shift");
 };
 
@@ -187,7 +185,7 @@ impl Segment {
     #[inline(always)]
     unsafe fn slot(this: *mut Segment, i: usize) -> *mut Page {
         debug_assert!(i > 0 && i < SLOTS);
-        // SAFETY: the descriptor slots lie inside page 0 (HEADER_SIZE).
+        // SAFETY: the descriptor slots lie inside page 0 (see the assertion on `SLOTS` above).
         unsafe { this.cast::<Page>().add(i) }
     }
 
@@ -260,12 +258,6 @@ impl Segment {
     /// nothing else refers to.
     pub(crate) unsafe fn init(base: *mut u8, kind: SegmentKind, owner: *mut Owner, dirty: bool) -> *mut Segment {
         debug_assert!(kind != SegmentKind::Large);
-        const {
-            assert!(
-                HEADER_SIZE <= 1 << SMALL_PAGE_SHIFT,
-                "segment header must fit in page 0"
-            )
-        };
         let shift = kind.page_shift();
         let count = (SEGMENT_SIZE >> shift) as u32;
         let seg = base.cast::<Segment>();

@@ -38,6 +38,42 @@ pub(crate) fn map(len: usize) -> *mut u8 {
     }
 }
 
+/// Maps `len` bytes (a multiple of [`PAGE_SIZE`]) aligned to `align` (a
+/// power of two, at least [`PAGE_SIZE`]). Null on failure.
+pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
+    // Most of the time the kernel hands out the address just below the last
+    // mapping; try the plain size first and only over-reserve when it is
+    // misaligned.
+    let p = map(len);
+    if p.is_null() || (p as usize) & (align - 1) == 0 {
+        return p;
+    }
+    // SAFETY: `p` is the mapping of `len` bytes made just above.
+    unsafe { unmap(p, len) };
+    let over = match len.checked_add(align - PAGE_SIZE) {
+        Some(over) => over,
+        None => return ptr::null_mut(),
+    };
+    let raw = map(over);
+    if raw.is_null() {
+        return raw;
+    }
+    let start = (raw as usize + align - 1) & !(align - 1);
+    let head = start - raw as usize;
+    let tail = over - head - len;
+    // SAFETY: [raw, raw+head) and [start+len, raw+over) are the unused ends
+    // of the mapping made just above; nothing refers to them.
+    unsafe {
+        if head > 0 {
+            unmap(raw, head);
+        }
+        if tail > 0 {
+            unmap((start + len) as *mut u8, tail);
+        }
+    }
+    start as *mut u8
+}
+
 /// Unmaps `[p, p+len)`; returns whether the kernel did.
 ///
 /// # Safety
@@ -127,14 +163,15 @@ pub(crate) fn random_u64() -> Option<u64> {
     (n == 8).then_some(v)
 }
 
-/// The value of environment variable `name`, read without allocating
+/// The value of environment variable `name` (NUL-terminated), read without allocating
 /// (`getenv`). The bytes stay valid while nothing changes the environment.
-pub(crate) fn env_var(name: &CStr) -> Option<&'static [u8]> {
+pub(crate) fn env_var(name: &[u8]) -> Option<&'static [u8]> {
+    debug_assert_eq!(name.last(), Some(&0));
     // SAFETY: getenv with a NUL-terminated name; the result is NULL or a
     // NUL-terminated string that stays valid while we read it (nothing in
     // the allocator changes the environment).
     unsafe {
-        let v = libc::getenv(name.as_ptr());
+        let v = libc::getenv(name.as_ptr().cast());
         (!v.is_null()).then(|| CStr::from_ptr(v).to_bytes())
     }
 }

@@ -11,6 +11,6 @@ fn page_size_matches_the_os() {
 #[test]
 fn environment_variables_read_without_allocating() {
     std::env::set_var("MIDL_ALLOC_PAL_TEST", "a=b");
-    assert_eq!(env_var(c"MIDL_ALLOC_PAL_TEST"), Some(&b"a=b"[..]));
-    assert_eq!(env_var(c"MIDL_ALLOC_PAL_TEST_UNSET"), None);
+    assert_eq!(env_var(b"MIDL_ALLOC_PAL_TEST\0"), Some(&b"a=b"[..]));
+    assert_eq!(env_var(b"MIDL_ALLOC_PAL_TEST_UNSET\0"), None);
 }

@@ -6,7 +6,7 @@
 //!
 //! The interface (each function's contract is in the OS module):
 //!
-//! * memory: [`map`], [`unmap`], [`decommit`], [`advise_huge_pages`],
+//! * memory: [`map`], [`map_aligned`], [`unmap`], [`decommit`], [`advise_huge_pages`],
 //!   [`remap_in_place`], [`remap_to`], [`PAGE_SIZE`];
 //! * time and randomness: [`now_ms`] (coarse, monotonic), [`random_u64`];
 //! * scheduling: [`yield_now`];
@@ -16,22 +16,37 @@
 //!   [`thread_slot!`](crate::pal::thread_slot) (a per-thread pointer, as
 //!   cheap as the target allows).
 
+#[cfg(not(windows))]
 mod linux;
+#[cfg(not(windows))]
+use linux as os;
 
-pub(crate) use linux::{
-    abort, advise_huge_pages, at_exit, decommit, env_var, map, now_ms, random_u64, remap_in_place, remap_to, unmap,
-    write, yield_now, ThreadExitKey, PAGE_SIZE,
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as os;
+
+pub(crate) use os::{
+    abort, advise_huge_pages, at_exit, decommit, env_var, map, map_aligned, now_ms, random_u64, remap_in_place,
+    remap_to, unmap, write, yield_now, ThreadExitKey, PAGE_SIZE,
 };
-#[cfg(feature = "override")]
-pub(crate) use linux::{set_errno, EINVAL, ENOMEM};
+#[cfg(all(feature = "override", not(windows)))]
+pub(crate) use os::{set_errno, EINVAL, ENOMEM};
+#[cfg(windows)]
+pub(crate) use os::{windows_thread_slot, TlsIndex};
+
+#[cfg(all(feature = "override", windows))]
+compile_error!(
+    "the malloc override is Linux-only: Windows programs link MIDL_user_allocate from the DLL or static library"
+);
 
 /// `thread_slot!(name: Type = STATIC)` defines module `name` with
 /// `get() -> *mut Type` and `set(*mut Type)`: a destructor-free per-thread
 /// pointer whose first value, in every thread, is the address of `STATIC`
 /// (of type `Type`, or a `repr(transparent)` wrapper of it).
 /// On x86-64 Linux an initial-exec TLS variable defined in assembly (see
-/// `linux`); elsewhere, or with `--cfg midl_generic_tls`, a const
-/// `thread_local!`.
+/// `linux`); on Windows a TLS index (see `windows`); elsewhere, or with
+/// `--cfg midl_generic_tls`, a const `thread_local!`.
 #[cfg(all(target_arch = "x86_64", target_os = "linux", not(midl_generic_tls)))]
 macro_rules! thread_slot {
     ($($t:tt)*) => {
@@ -39,7 +54,14 @@ macro_rules! thread_slot {
     };
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(midl_generic_tls))))]
+#[cfg(windows)]
+macro_rules! thread_slot {
+    ($($t:tt)*) => {
+        $crate::pal::windows_thread_slot! { $($t)* }
+    };
+}
+
+#[cfg(not(any(windows, all(target_arch = "x86_64", target_os = "linux", not(midl_generic_tls)))))]
 macro_rules! thread_slot {
     ($name:ident: $ty:ty = $init:path) => {
         mod $name {

@@ -15,7 +15,7 @@ static int checks;
 
 static void test_no_environment(void) {
     RPC_STATUS st = -1;
-    CHECK(RpcSmAllocate(16, &st) == NULL && st == RPC_S_INVALID_ARG, "allocate without environment: %d", st);
+    CHECK(RpcSmAllocate(16, &st) == NULL && st == RPC_S_INVALID_ARG, "allocate without environment: %d", (int)st);
     CHECK(RpcSsAllocate(16) == NULL, "RpcSsAllocate without environment");
     CHECK(RpcSmFree((void *)0x1000) == RPC_S_INVALID_ARG, "free without environment");
     CHECK(RpcSmDisableAllocate() == RPC_S_INVALID_ARG, "disable without environment");
@@ -39,7 +39,7 @@ static void test_sm_lifecycle(void) {
         size_t n = (size_t)(i % 97) * 8 + 24 + (i % 50 == 0 ? 20000 : 0);
         st = -1;
         blocks[i] = RpcSmAllocate(n, &st);
-        CHECK(blocks[i] != NULL && st == RPC_S_OK, "allocate %zu: %d", n, st);
+        CHECK(blocks[i] != NULL && st == RPC_S_OK, "allocate %zu: %d", n, (int)st);
         CHECK(((uintptr_t)blocks[i] % 16) == 0, "alignment");
         memset(blocks[i], i & 0xFF, n);
     }

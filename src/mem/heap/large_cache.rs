@@ -14,8 +14,9 @@ impl Heap {
     /// # Safety
     /// `heap` is the calling thread's heap (possibly the empty heap).
     pub(crate) unsafe fn alloc_large(heap: *mut Heap, size: usize, align: usize) -> (*mut u8, bool) {
-        let Some(need) = large::map_size_for(size, align) else {
-            return (ptr::null_mut(), false);
+        let need = match large::map_size_for(size, align) {
+            Some(need) => need,
+            None => return (ptr::null_mut(), false),
         };
         // SAFETY: the heap is the caller's; cached segments are unused
         // mappings owned by it.

@@ -34,14 +34,14 @@ use super::os;
 use super::page::{Page, Role, PURGE_BLOCK_MIN};
 use super::page_queue::{queue_push_back, queue_push_front, queue_remove, PageQueue, EMPTY_QUEUE};
 use super::segment::{segment_of, slot_of, Segment, SegmentKind};
-use crate::base::bits::{mix64, ones};
+use crate::base::bits::{div_ceil, mix64, ones, round_up};
 use crate::base::fault::{self, Fault};
 use crate::base::sync::model_const_fn;
 use crate::ds::config::{self, DEFAULT_PURGE_DELAY_MS};
 use crate::ds::size_class::{block_size, class_of, direct_slots_of, DIRECT_SLOTS, NUM_CLASSES, SMALL_PAGE_BLOCK_MAX};
 use crate::ds::stack::Linked;
 use crate::ds::stats;
-use core::mem::size_of;
+use core::mem::{align_of, size_of};
 use core::ptr::{self, addr_of_mut};
 /// Empty segments a heap keeps for reuse before unmapping more.
 const SEGMENT_CACHE_MAX: usize = 2;
@@ -173,7 +173,7 @@ impl State {
 }
 
 /// Words of `Heap::classes_used`.
-const CLASS_WORDS: usize = NUM_CLASSES.div_ceil(64);
+const CLASS_WORDS: usize = div_ceil(NUM_CLASSES, 64);
 
 /// Adds `class` to `Heap::classes_used` (read back by [`classes_in`]).
 fn mark_class(words: &mut [u64; CLASS_WORDS], class: usize) {
@@ -203,7 +203,19 @@ fn maintenance_interval(purge_delay_ms: u64) -> u64 {
 }
 
 /// Bytes mapped for one heap.
-pub(crate) const HEAP_MAP_SIZE: usize = size_of::<Heap>().next_multiple_of(os::OS_PAGE);
+pub(crate) const HEAP_MAP_SIZE: usize = round_up(size_of::<Heap>(), os::OS_PAGE);
+
+/// Where `Heap::empty` lies in a heap: past the fields before it, each
+/// placed at the next multiple of its alignment, as `repr(C)` lays them
+/// out. (Rust 1.63, the Windows build's compiler, has no `offset_of!`; the
+/// unit tests check this against it.)
+const EMPTY_OFFSET: usize = {
+    let direct = size_of::<[*mut Page; DIRECT_SLOTS]>();
+    let pages = round_up(direct, align_of::<[*mut Page; NUM_CLASSES]>()) + size_of::<[*mut Page; NUM_CLASSES]>();
+    let queues = round_up(pages, align_of::<[PageQueue; NUM_CLASSES]>()) + size_of::<[PageQueue; NUM_CLASSES]>();
+    let state = round_up(queues, align_of::<State>()) + size_of::<State>();
+    round_up(state, align_of::<Page>())
+};
 
 impl Heap {
     model_const_fn! {
@@ -213,7 +225,7 @@ impl Heap {
         /// (for the sentinel links).
         pub(crate) fn empty_at(this: *const Heap, arena: *const Arena) -> Heap {
             // (No unsafe here: only the address of the field is computed.)
-            let sentinel = this.cast::<u8>().wrapping_add(core::mem::offset_of!(Heap, empty)) as *mut Page;
+            let sentinel = this.cast::<u8>().wrapping_add(EMPTY_OFFSET) as *mut Page;
             Heap {
                 direct: [sentinel; DIRECT_SLOTS],
                 pages: [sentinel; NUM_CLASSES],
@@ -461,3 +473,7 @@ unsafe fn count(page: *mut Page) {
         stats::record((*page).local(|l| l.class as usize), c);
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

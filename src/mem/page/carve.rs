@@ -2,14 +2,15 @@
 //! time, and the holes `purge` left carved again.
 
 use super::{Page, PageLocal};
+use crate::base::bits::div_ceil;
 use crate::mem::block::Block;
 use crate::mem::os::OS_PAGE;
 
 /// Indices of the blocks of size `bs` that start in OS page `k` of a page
 /// holding `reserved` of them.
 pub(super) fn starting_in(k: usize, bs: usize, reserved: usize) -> core::ops::Range<usize> {
-    let first = (k * OS_PAGE).div_ceil(bs).min(reserved);
-    let end = ((k + 1) * OS_PAGE).div_ceil(bs).min(reserved);
+    let first = div_ceil(k * OS_PAGE, bs).min(reserved);
+    let end = div_ceil((k + 1) * OS_PAGE, bs).min(reserved);
     first..end
 }
 

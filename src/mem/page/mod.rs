@@ -16,8 +16,9 @@ mod purge;
 use super::block::Block;
 use super::layout::{Owner, SMALL_PAGE_SHIFT};
 use super::os::OS_PAGE;
+use crate::base::bits::is_multiple_of;
 use crate::base::fault::{self, Fault};
-use crate::base::sync::{self, model_const_fn, AtomicPtr, Ordering, UnsafeCell, MODEL_CHECKING};
+use crate::base::sync::{self, model_const_fn, AtomicPtr, Ordering, UnsafeCell};
 use crate::ds::counted_stack::CountedStack;
 use crate::ds::report;
 use crate::ds::size_class::SMALL_PAGE_BLOCK_MAX;
@@ -293,15 +294,6 @@ const MAX_SMALL_BLOCKS: usize = SMALL_PAGE_BYTES / 16;
 const _: () = assert!(SMALL_PAGE_BYTES / OS_PAGE <= 16, "holes: one bit per OS page in a u16");
 const _: () = assert!(PURGE_BLOCK_MIN <= SMALL_PAGE_BLOCK_MAX);
 
-// A remote free and the owner's fast paths each touch only the first cache
-// line of a descriptor.
-// (Not under loom, whose types are larger.)
-const _: () = {
-    use core::mem::{offset_of, size_of};
-    assert!(MODEL_CHECKING || offset_of!(Page, key) + size_of::<usize>() <= 64);
-    assert!(MODEL_CHECKING || offset_of!(Page, local) + offset_of!(PageLocal, tally) + size_of::<i64>() <= 64);
-};
-
 impl Page {
     model_const_fn! {
         /// An unused page whose memory starts at `start`.
@@ -455,7 +447,7 @@ impl Page {
         unsafe {
             let next = Block::next_keyed(b, self.key());
             let off = (next as usize).wrapping_sub(self.start as usize);
-            let in_page = off < (l.capacity * l.block_size) as usize && off.is_multiple_of(l.block_size as usize);
+            let in_page = off < (l.capacity * l.block_size) as usize && is_multiple_of(off, l.block_size as usize);
             if !(next.is_null() || in_page) || !Block::check_ok(b, next, self.key()) {
                 // The word as found in memory (what the stray write left).
                 report::corrupt_free_list(b.cast(), Block::next(b) as usize);

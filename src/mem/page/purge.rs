@@ -3,7 +3,7 @@
 
 use super::carve::starting_in;
 use super::{Page, PageLocal, BIAS_CURRENT, BIAS_QUEUED, MAX_SMALL_BLOCKS, PURGE_BLOCK_MIN, SMALL_PAGE_BYTES};
-use crate::base::bits::ones;
+use crate::base::bits::{div_ceil, ones, round_up};
 use crate::mem::block::Block;
 use crate::mem::os::{self, OS_PAGE};
 use core::mem::size_of;
@@ -75,7 +75,7 @@ impl Page {
                 let mut purge = 0u16;
                 let mut new_holes = 0u16;
                 let mut parked = 0;
-                for k in 0..touched.div_ceil(OS_PAGE) {
+                for k in 0..div_ceil(touched, OS_PAGE) {
                     if l.holes >> k & 1 != 0 {
                         continue;
                     }
@@ -250,7 +250,7 @@ impl Page {
                             delay == 0
                         };
                         if due {
-                            let from = (b as usize + PURGE_KEEP).next_multiple_of(OS_PAGE);
+                            let from = round_up(b as usize + PURGE_KEEP, OS_PAGE);
                             let to = (b as usize + bs) & !(OS_PAGE - 1);
                             if to > from {
                                 os::purge(from as *mut u8, to - from);

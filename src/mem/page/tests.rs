@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// A remote free and the owner's fast paths each touch only the first
+/// cache line of a descriptor. (A test, not a `const` assertion: Rust
+/// 1.63, the Windows build's compiler, has no `offset_of!`.)
+#[test]
+fn hot_fields_in_first_cache_line() {
+    use core::mem::{offset_of, size_of};
+    assert!(offset_of!(Page, key) + size_of::<usize>() <= 64);
+    assert!(offset_of!(Page, local) + offset_of!(PageLocal, tally) + size_of::<i64>() <= 64);
+}
+
 /// The two counters sharing `tally` stay apart at their extremes: every
 /// role's bias, a page with none or all of its blocks out, and `allocs`
 /// at the most it can reach (the flush threshold plus a page's blocks);
