@@ -80,6 +80,12 @@ struct midl_alloc_stats {
 
 /* Fills *out; returns 0, or -1 if out is NULL. */
 int midl_alloc_get_stats(struct midl_alloc_stats *out);
+/* Gives back to the OS, now, what the calling thread can reach: its own
+ * retired memory, and every segment left by exited threads (adopted; the
+ * blocks freed into them since are then counted as freed). Other live
+ * threads' memory goes back at their own maintenance (within the purge
+ * delay). */
+void midl_alloc_collect(void);
 /* Writes the statistics as a table to file descriptor fd (2: stderr),
  * without allocating. */
 void midl_alloc_print_stats(int fd);

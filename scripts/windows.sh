@@ -24,6 +24,6 @@ common=(--edition 2021 --crate-name midl_alloc --target x86_64-pc-windows-gnu
   -C linker=x86_64-w64-mingw32-gcc -C opt-level=3 -C codegen-units=1 -C panic=abort -C strip=debuginfo
   -D warnings --out-dir "$OUT")
 "$RUSTC" "${common[@]}" --crate-type cdylib src/lib.rs
-"$RUSTC" "${common[@]}" --crate-type staticlib src/lib.rs
+"$RUSTC" "${common[@]}" --crate-type staticlib --cfg midl_static src/lib.rs
 "$RUSTC" "${common[@]}" --crate-type rlib src/lib.rs
 ls -l "$OUT"/midl_alloc.dll "$OUT"/libmidl_alloc.dll.a "$OUT"/libmidl_alloc.a "$OUT"/libmidl_alloc.rlib

@@ -55,6 +55,16 @@ pub fn stats() -> Stats {
     global::stats::read(global::thread::current())
 }
 
+/// Gives back to the OS, now, everything the calling thread can reach: its
+/// own retired memory and every segment left by exited threads (adopted,
+/// and the blocks freed into them since counted in [`stats`]). Other live
+/// threads' memory goes back at their own maintenance, within the purge
+/// delay.
+#[cfg(not(loom))]
+pub fn collect() {
+    global::thread::collect();
+}
+
 /// Writes [`stats`] as a table to file descriptor `fd` (2: standard error),
 /// without allocating.
 #[cfg(not(loom))]

@@ -132,6 +132,15 @@ pub unsafe extern "C" fn midl_alloc_get_stats(out: *mut midl_alloc_stats) -> i32
     0
 }
 
+/// `void midl_alloc_collect(void)`: gives back to the OS, now, what the
+/// calling thread can reach: its own retired memory, and every segment
+/// left by exited threads (adopted, their blocks freed since counted).
+/// Other live threads' memory goes back at their own maintenance.
+#[no_mangle]
+pub extern "C" fn midl_alloc_collect() {
+    thread::collect();
+}
+
 /// `void midl_alloc_print_stats(int fd)`: writes the statistics as a table
 /// to file descriptor `fd`, without allocating.
 #[no_mangle]

@@ -1,8 +1,10 @@
 //! The front ends, the top layer: the C exports (`ffi`, `ffi_rpcss`), the
 //! Rust global allocator and owned blocks (`global_alloc`), the RpcSs
 //! environments from Rust (`environment`), the malloc family for
-//! `LD_PRELOAD` (`malloc_override`, cargo feature `override`), and the
-//! handles the loom models drive (`loom`, only with `--cfg loom`).
+//! `LD_PRELOAD` (`malloc_override`, cargo feature `override`), the import
+//! slots of the static Windows library (`windows_static`, only with
+//! `--cfg midl_static`), and the handles the loom models drive (`loom`,
+//! only with `--cfg loom`).
 
 pub(crate) mod environment;
 pub(crate) mod ffi;
@@ -10,3 +12,5 @@ pub(crate) mod ffi_rpcss;
 pub(crate) mod global_alloc;
 #[cfg(feature = "override")]
 pub(crate) mod malloc_override;
+#[cfg(all(windows, midl_static))]
+pub(crate) mod windows_static;

@@ -131,3 +131,15 @@ unsafe extern "C" fn on_thread_exit(arg: *mut c_void) {
     // current_or_create, and no longer reachable from the thread-local.
     unsafe { Heap::abandon(heap) };
 }
+
+/// Gives back everything the calling thread can reach now (see
+/// `Heap::collect`), creating its heap if it has none (so abandoned
+/// segments are adopted even by a thread that never allocated). Does
+/// nothing if no heap can be made.
+pub(crate) fn collect() {
+    let heap = current_or_create();
+    if !heap.is_null() {
+        // SAFETY: the calling thread's own live heap.
+        unsafe { Heap::collect(heap, crate::mem::os::now_ms()) };
+    }
+}

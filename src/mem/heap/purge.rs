@@ -12,9 +12,33 @@ impl Heap {
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread.
     pub(super) unsafe fn maintain(heap: *mut Heap, now: u64) {
+        // SAFETY: forwarded.
+        unsafe { Heap::maintain_after(heap, now, (*heap).state.purge_delay_ms) }
+    }
+
+    /// Gives back now everything the heap can reach: maintenance with no
+    /// delay (every abandoned segment adopted and its blocks freed since
+    /// collected, every retired page, cached segment, big free block and
+    /// sparse page purged or released), then the heap's counts moved to the
+    /// statistics.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
+    pub(crate) unsafe fn collect(heap: *mut Heap, now: u64) {
+        // SAFETY: forwarded.
+        unsafe {
+            Heap::maintain_after(heap, now, 0);
+            Heap::flush_counts(heap);
+        }
+    }
+
+    /// [`Heap::maintain`] with purge delay `delay`.
+    ///
+    /// # Safety
+    /// As for [`Heap::maintain`].
+    unsafe fn maintain_after(heap: *mut Heap, now: u64, delay: u64) {
         // SAFETY: everything reached belongs to `heap`.
         unsafe {
-            let delay = (*heap).state.purge_delay_ms;
             (*heap).state.next_maintenance_ms = now + maintenance_interval(delay);
             // Segments left by exited threads: their blocks freed since can
             // only go back to the OS once some heap owns them again.
