@@ -3,7 +3,8 @@
  * the memory. Each heap is abandoned by midl-alloc's fiber-local-storage
  * callback when its thread exits and its segments adopted by later heaps,
  * so the memory mapped stays flat over the rounds instead of growing with
- * the number of threads that ever ran. */
+ * the number of threads that ever ran. Allocating and freeing leave the
+ * thread's last-error code as it was. */
 #include <windows.h>
 
 #include "midl_alloc.h"
@@ -24,6 +25,10 @@ static unsigned char byte_of(int t, int i) { return (unsigned char)(t * 31 + i);
 
 static DWORD WINAPI worker(void *arg) {
     int t = (int)(intptr_t)arg;
+    /* An allocation keeps the thread's last-error code (a server calls
+     * GetLastError after failing calls whose cleanup allocates or frees),
+     * also the first one, which makes the thread's heap. */
+    SetLastError(4321);
     for (int i = 0; i < BLOCKS; i++) {
         size_t n = size_of_block(t, i);
         blocks[t][i] = MIDL_user_allocate(n);
@@ -35,6 +40,7 @@ static DWORD WINAPI worker(void *arg) {
         MIDL_user_free(blocks[t][i]);
         blocks[t][i] = NULL;
     }
+    CHECK(GetLastError() == 4321, "the last-error code changed to %lu", (unsigned long)GetLastError());
     return 0; /* the heap is abandoned with the rest still live */
 }
 
