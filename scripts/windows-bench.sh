@@ -11,6 +11,7 @@ ROUNDS=${ROUNDS:-5}
 CALLS=${CALLS:-2000}
 MICRO=${MICRO:-500000}
 OUT=${OUT:-results/windows.md}
+bash scripts/windows-deps.sh
 bash scripts/windows.sh >/dev/null
 T=target/windows/bench
 rm -rf "$T" && mkdir -p "$T"

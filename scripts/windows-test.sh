@@ -6,20 +6,11 @@
 # widl (tests/windows/midltest.idl, rpc_stubs.c) against the DLL and the
 # static library, thread exit (thread_exit.c), and a Rust 1.63 program with
 # MidlAlloc as its global allocator (global_alloc.rs). Installs the Debian
-# packages it needs. Exits non-zero on the first failure.
+# packages it needs (scripts/windows-deps.sh). Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-[ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/x86_64-pc-windows-gnu ] || need+=(rustc libstd-rust-dev-windows)
-command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64 mingw-w64-x86-64-dev)
-[ -x /usr/lib/wine/wine64 ] || need+=(wine64)
-[ -x /usr/lib/wine/widl ] || need+=(wine64-tools)
-if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
+bash scripts/windows-deps.sh
 bash scripts/windows.sh >/dev/null
 W=target/windows
 T=$W/tests
