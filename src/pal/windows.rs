@@ -43,6 +43,8 @@ const BCRYPT_USE_SYSTEM_PREFERRED_RNG: u32 = 0x2;
 const STD_OUTPUT_HANDLE: u32 = -11i32 as u32;
 const STD_ERROR_HANDLE: u32 = -12i32 as u32;
 const TLS_OUT_OF_INDEXES: u32 = 0xFFFF_FFFF;
+/// Where reservations start: every one at a multiple of this (x86-64).
+const ALLOCATION_GRANULARITY: usize = 64 << 10;
 /// TLS indexes kept in the TEB itself, and where (x86-64).
 const TEB_TLS_SLOTS: u32 = 64;
 const TEB_TLS_SLOTS_OFFSET: usize = 0x1480;
@@ -99,15 +101,14 @@ pub(crate) fn map(len: usize) -> *mut u8 {
 }
 
 /// Maps `len` bytes (a multiple of [`PAGE_SIZE`]) aligned to `align` (a
-/// power of two); null on failure. Only the aligned part is committed; the
-/// rest of the reservation is released with it (see [`unmap`]).
+/// power of two); null on failure. Up to the allocation granularity
+/// (64 KiB) every reservation is aligned; beyond it the reservation is
+/// `align` larger and only the aligned part is committed, the rest being
+/// released with it (see [`unmap`]).
 pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
-    let p = map(len);
-    if p.is_null() || (p as usize) & (align - 1) == 0 {
-        return p;
+    if align <= ALLOCATION_GRANULARITY {
+        return map(len);
     }
-    // SAFETY: the whole reservation made just above.
-    unsafe { VirtualFree(p.cast(), 0, MEM_RELEASE) };
     let over = match len.checked_add(align) {
         Some(over) => over,
         None => return ptr::null_mut(),
@@ -306,6 +307,7 @@ pub(crate) fn write(fd: i32, bytes: &[u8]) -> Option<usize> {
         let handle = match fd {
             1 => GetStdHandle(STD_OUTPUT_HANDLE),
             2 => GetStdHandle(STD_ERROR_HANDLE),
+            _ if fd < 0 => return None,
             _ => _get_osfhandle(fd),
         };
         if handle == INVALID_HANDLE || handle == 0 {
