@@ -13,24 +13,20 @@ MICRO=${MICRO:-500000}
 OUT=${OUT:-results/windows.md}
 bash scripts/windows-deps.sh
 bash scripts/windows.sh >/dev/null
-T=target/windows/bench
+source scripts/windows-env.sh
+T=$W/bench
 rm -rf "$T" && mkdir -p "$T"
-(cd "$T" && /usr/lib/wine/widl -m64 --win64 -h -c -s --prefix-client=c_ -o midltest "$PWD/../../../tests/windows/midltest.idl")
-WINE_EH=(-DPrev=prev -DEH_UNWINDING=2 -DEH_EXIT_UNWIND=4 -DEH_NESTED_CALL=0x10 -idirafter /usr/include/wine)
-WINE_LIB=/usr/lib/x86_64-linux-gnu/wine/x86_64-windows
-for s in c s; do
-    x86_64-w64-mingw32-gcc -O2 -w "${WINE_EH[@]}" -I"$T" -c "$T/midltest_$s.c" -o "$T/midltest_$s.o"
-done
+widl_stubs "$T"
 variants=(midl-alloc HeapAlloc malloc)
 for v in "${variants[@]}"; do
     case $v in
-    midl-alloc) flags=(); libs=(target/windows/libmidl_alloc.a -lkernel32 -lbcrypt -ladvapi32 -luserenv -lws2_32) ;;
+    midl-alloc) flags=(); libs=("$W/libmidl_alloc.a" "${STATIC_LIBS[@]}") ;;
     HeapAlloc) flags=(-DUSER_HEAP); libs=() ;;
     malloc) flags=(-DUSER_MALLOC); libs=() ;;
     esac
     x86_64-w64-mingw32-gcc -std=gnu11 -O2 -Wall -Wextra -Werror "${flags[@]}" "${WINE_EH[@]}" -Iinclude -I"$T" \
         benches/windows/rpc_bench.c "$T/midltest_c.o" "$T/midltest_s.o" -o "$T/$v.exe" "${libs[@]}" \
-        -lrpcrt4 "$WINE_LIB/libwinecrt0.a" "$WINE_LIB/libntdll.a"
+        "${WINE_LINK[@]}"
 done
 export WINEDEBUG=-all WINEPREFIX="$PWD/target/wineprefix"
 : >"$T/runs.txt"

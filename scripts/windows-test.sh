@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/windows-deps.sh
 bash scripts/windows.sh >/dev/null
-W=target/windows
+source scripts/windows-env.sh
 T=$W/tests
 rm -rf "$T"
 mkdir -p "$T/dll" "$T/static" "$T/rpc"
@@ -24,11 +24,7 @@ wine() { timeout 600 /usr/lib/wine/wine64 "$@"; }
 wine cmd /c exit 0 >/dev/null 2>&1 || true
 
 CC=(x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude -Itests/c)
-STATIC_LIBS=(-lkernel32 -lbcrypt -ladvapi32 -luserenv -lws2_32)
 PTHREAD=(-Wl,-Bstatic -lpthread -Wl,-Bdynamic)
-# Wine's exception macros, which widl's stubs use (wine/exception.h).
-WINE_EH=(-DPrev=prev -DEH_UNWINDING=2 -DEH_EXIT_UNWIND=4 -DEH_NESTED_CALL=0x10 -idirafter /usr/include/wine)
-WINE_LIB=/usr/lib/x86_64-linux-gnu/wine/x86_64-windows
 
 expect() { # expect FILE TEXT: FILE holds TEXT, else show it and fail
     grep -qF -- "$2" "$1" || { echo "FAIL: $1 lacks \"$2\":"; cat "$1"; exit 1; }
@@ -87,16 +83,12 @@ run "$T/dll" thread_exit
 expect "$T/dll/thread_exit.out" "checks passed"
 
 echo "== real MIDL stubs (widl), server and clients over ncalrpc"
-(cd "$T/rpc" && /usr/lib/wine/widl -m64 --win64 -h -c -s --prefix-client=c_ -o midltest "$PWD/../../../../tests/windows/midltest.idl")
-# The generated stubs are compiled as they are, without the warning flags.
-for s in c s; do
-    x86_64-w64-mingw32-gcc -O1 -w "${WINE_EH[@]}" -I"$T/rpc" -c "$T/rpc/midltest_$s.c" -o "$T/rpc/midltest_$s.o"
-done
+widl_stubs "$T/rpc"
 for link in dll static; do
     if [ $link = dll ]; then lib=(-L"$W" -lmidl_alloc); else lib=("$W/libmidl_alloc.a" "${STATIC_LIBS[@]}"); fi
     x86_64-w64-mingw32-gcc -std=gnu11 -Wall -Wextra -Werror -O1 "${WINE_EH[@]}" -Iinclude -Itests/c -I"$T/rpc" \
         tests/windows/rpc_stubs.c "$T/rpc/midltest_c.o" "$T/rpc/midltest_s.o" -o "$T/$link/rpc_stubs.exe" \
-        "${lib[@]}" -lrpcrt4 "$WINE_LIB/libwinecrt0.a" "$WINE_LIB/libntdll.a"
+        "${lib[@]}" "${WINE_LINK[@]}"
     run "$T/$link" rpc_stubs MIDL_ALLOC_STATS=1
     expect "$T/$link/rpc_stubs.out" "checks passed"
     # The table printed at exit, once every thread's counts are in: every
