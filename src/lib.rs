@@ -13,6 +13,7 @@
 //! front ends). This file is the public API.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(all(feature = "nightly", not(loom)), feature(allocator_api))]
 #![warn(missing_docs)]
 // Under loom only the layers up to `mem` and the loom handles are built
 // (the process-wide instance needs `static` atomics, which loom's are not),
@@ -32,6 +33,13 @@ mod global;
 #[cfg(loom)]
 #[path = "api/loom.rs"]
 pub mod loom_api;
+
+/// The allocator-api2 crate, whose `Allocator` trait [`MidlAlloc`] and
+/// `&`[`environment::Environment`] implement, so its collections and
+/// hashbrown's take them (with the `nightly` feature they implement core's
+/// unstable trait too, for std's collections).
+#[cfg(all(not(loom), feature = "allocator-api2"))]
+pub use allocator_api2;
 
 /// The RpcSs memory management package from Rust (see [`environment::Environment`]).
 #[cfg(not(loom))]

@@ -60,6 +60,34 @@ impl ThreadHandle {
 
 /// An allocation environment created by [`Environment::enable`]: every
 /// block allocated in it is released when it is disabled (or dropped).
+///
+/// It is `Sync`, and `&Environment` is an allocator (the `Allocator` trait
+/// of allocator-api2, or of core with the `nightly` feature) that any
+/// thread can allocate from at once, attached or not: the blocks of one
+/// call's collections, built by several threads, all go when the
+/// environment does. The borrow keeps the environment alive as long as
+/// they are.
+///
+/// ```
+/// use midl_alloc::allocator_api2::vec::Vec;
+/// use midl_alloc::environment::Environment;
+///
+/// let env = Environment::enable().unwrap();
+/// std::thread::scope(|s| {
+///     for t in 0..2u32 {
+///         let env = &env;
+///         s.spawn(move || {
+///             let mut v = Vec::new_in(env);
+///             v.extend(0..1000 * t);
+///             assert_eq!(v.len() as u32, 1000 * t);
+///         });
+///     }
+/// });
+/// env.disable().unwrap(); // everything at once
+/// ```
+///
+/// Only the owner ends it: `RpcSmDisableAllocate` on a thread attached to
+/// it is refused with `RPC_S_INVALID_ARG`.
 #[derive(Debug)]
 pub struct Environment {
     handle: ThreadHandle,
@@ -69,14 +97,21 @@ impl Environment {
     /// Creates an environment and attaches the calling thread to it
     /// (replacing any previous attachment; save that with [`thread_handle`]).
     pub fn enable() -> Result<Environment, RpcError> {
-        status(raw::enable_raw())?;
+        status(raw::enable_owned_raw())?;
         let handle = thread_handle().ok_or(RpcError(RPC_S_INVALID_ARG))?;
         Ok(Environment { handle })
     }
 
-    /// The handle other threads attach with.
+    /// The handle other threads attach with (needed only for
+    /// [`allocate`]; the `Allocator` front end needs no attachment).
     pub fn handle(&self) -> ThreadHandle {
         self.handle
+    }
+
+    /// The handle's raw value, for the `Allocator` front end.
+    #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+    pub(crate) fn raw(&self) -> u64 {
+        self.handle.0.get()
     }
 
     /// Releases every block still allocated in the environment at once.

@@ -268,7 +268,7 @@ impl RpcRegistry {
     }
     /// Creates an environment and attaches `c` to it.
     pub fn enable(&self, c: &mut RpcCursor) -> i32 {
-        self.0.enable(&mut c.0)
+        self.0.enable(&mut c.0, false)
     }
     /// Releases `c`'s environment with every block in it.
     pub fn disable(&self, c: &mut RpcCursor) -> i32 {

@@ -1,11 +1,14 @@
 //! The front ends, the top layer: the C exports (`ffi`, `ffi_rpcss`), the
 //! Rust global allocator and owned blocks (`global_alloc`), the RpcSs
-//! environments from Rust (`environment`), the malloc family for
+//! environments from Rust (`environment`), the `Allocator` trait for both
+//! (`allocator`, cargo feature `allocator-api2`, on by default), the malloc family for
 //! `LD_PRELOAD` (`malloc_override`, cargo feature `override`), the import
 //! slots of the static Windows library (`windows_static`, only with
 //! `--cfg midl_static`), and the handles the loom models drive (`loom`,
 //! only with `--cfg loom`).
 
+#[cfg(feature = "allocator-api2")]
+pub(crate) mod allocator;
 pub(crate) mod environment;
 pub(crate) mod ffi;
 pub(crate) mod ffi_rpcss;

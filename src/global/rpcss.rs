@@ -60,23 +60,122 @@ fn with_cursor<R>(f: impl FnOnce(&Registry, &mut Cursor) -> R, none: R) -> R {
     })
 }
 
-/// Disables the environment `h` from any thread (the Rust API's drop):
-/// through the calling thread's attachment if that is `h`, so it is
-/// detached too.
+/// How many environments besides its attached one a thread keeps a
+/// cursor into (for the `Allocator` front end, which allocates from any
+/// environment on any thread); past that the oldest is replaced, and what
+/// was left of its chunk goes with the environment.
+#[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+const SIDE_CURSORS: usize = 4;
+
+#[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+struct SideCursors {
+    cursors: [Cursor; SIDE_CURSORS],
+    next: usize,
+}
+
+thread_local! {
+    static SIDE: core::cell::UnsafeCell<SideCursors> = const {
+        core::cell::UnsafeCell::new(SideCursors { cursors: [Cursor::DETACHED; SIDE_CURSORS], next: 0 })
+    };
+}
+
+/// Runs `f` with the calling thread's cursor into the environment `h`: its
+/// attached one if that is `h`, else a side cursor (made if `create`;
+/// without one and not `create`, `none`).
+#[inline]
+#[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+fn with_cursor_for<R>(h: u64, create: bool, f: impl FnOnce(&Registry, &mut Cursor) -> R, none: R) -> R {
+    let reg = match registry() {
+        Some(reg) => reg,
+        None => return none,
+    };
+    let attached = CURSOR.with(|c| {
+        // SAFETY: the cursor is this thread's alone, and `f` (registry code)
+        // never re-enters this module, so the reference is unique.
+        let c = unsafe { &mut *c.get() };
+        (c.handle == h).then_some(c as *mut Cursor)
+    });
+    if let Some(c) = attached {
+        // SAFETY: as above; the thread-local outlives this call.
+        return f(reg, unsafe { &mut *c });
+    }
+    SIDE.with(|s| {
+        // SAFETY: this thread's alone, not re-entered (as above).
+        let s = unsafe { &mut *s.get() };
+        if let Some(c) = s.cursors.iter_mut().find(|c| c.handle == h) {
+            return f(reg, c);
+        }
+        if !create {
+            return none;
+        }
+        let i = s.next;
+        s.next = (i + 1) % SIDE_CURSORS;
+        s.cursors[i] = Cursor::new(h);
+        f(reg, &mut s.cursors[i])
+    })
+}
+
+/// Disables the environment `h` as its owner, from any thread (the Rust
+/// API's drop); the calling thread's cursors into it are detached.
 pub(crate) fn disable_handle_raw(h: u64) -> i32 {
     let reg = match registry() {
         Some(reg) => reg,
         None => return RPC_S_OUT_OF_MEMORY,
     };
-    // SAFETY: a plain read of this thread's own cursor.
-    if CURSOR.with(|c| unsafe { (*c.get()).handle }) == h {
-        return with_cursor(|r, c| r.disable(c), RPC_S_OUT_OF_MEMORY);
-    }
+    CURSOR.with(|c| {
+        // SAFETY: this thread's own cursor, not re-entered.
+        let c = unsafe { &mut *c.get() };
+        if c.handle == h {
+            *c = Cursor::DETACHED;
+        }
+    });
+    SIDE.with(|s| {
+        // SAFETY: as above.
+        for c in unsafe { &mut *s.get() }.cursors.iter_mut().filter(|c| c.handle == h) {
+            *c = Cursor::DETACHED;
+        }
+    });
     reg.disable_handle(h)
 }
 
 pub(crate) fn enable_raw() -> i32 {
-    with_cursor(|r, c| r.enable(c), RPC_S_OUT_OF_MEMORY)
+    with_cursor(|r, c| r.enable(c, false), RPC_S_OUT_OF_MEMORY)
+}
+
+/// Creates an environment only [`disable_handle_raw`] can end (a Rust
+/// `Environment`'s) and attaches the calling thread to it.
+pub(crate) fn enable_owned_raw() -> i32 {
+    with_cursor(|r, c| r.enable(c, true), RPC_S_OUT_OF_MEMORY)
+}
+
+/// A block of `size` bytes aligned to `align` from the environment `h`,
+/// whatever the calling thread is attached to (the `Allocator` front end;
+/// no header: give it back only with [`release_in`]).
+#[inline]
+#[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+pub(crate) fn allocate_in(h: u64, size: usize, align: usize) -> *mut u8 {
+    with_cursor_for(
+        h,
+        true,
+        |r, c| r.allocate_block(c, size, align).unwrap_or(core::ptr::null_mut()),
+        core::ptr::null_mut(),
+    )
+}
+
+/// Gives back a block [`allocate_in`] returned, at once if it is the
+/// calling thread's latest in `h`.
+#[inline]
+#[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+pub(crate) fn release_in(h: u64, p: *mut u8, size: usize) {
+    with_cursor_for(h, false, |r, c| r.release_block(c, p, size), ())
+}
+
+/// Resizes a block [`allocate_in`] returned in place, if it is the calling
+/// thread's latest in `h` and there is room.
+#[inline]
+#[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+pub(crate) fn resize_in(h: u64, p: *mut u8, old_size: usize, new_size: usize) -> bool {
+    with_cursor_for(h, false, |r, c| r.resize_block(c, p, old_size, new_size), false)
 }
 
 pub(crate) fn disable_raw() -> i32 {

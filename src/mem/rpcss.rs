@@ -85,6 +85,10 @@ struct Env {
     next_free: AtomicU32,
     /// The environment's secret, mixed into block state words.
     key: AtomicUsize,
+    /// 1 while the environment belongs to a Rust `Environment` value, which
+    /// alone may disable it (its collections borrow it; see
+    /// [`Registry::disable`]).
+    owned: AtomicU32,
     chunks: AtomicStack<Chunk>,
 }
 
@@ -145,12 +149,17 @@ pub(crate) struct Cursor {
 }
 
 impl Cursor {
-    pub(crate) const DETACHED: Cursor = Cursor {
-        handle: 0,
-        chunk: ptr::null_mut(),
-        pos: 0,
-        end: 0,
-    };
+    pub(crate) const DETACHED: Cursor = Cursor::new(0);
+
+    /// A cursor into the environment `handle` (0: none) with no chunk yet.
+    pub(crate) const fn new(handle: u64) -> Cursor {
+        Cursor {
+            handle,
+            chunk: ptr::null_mut(),
+            pos: 0,
+            end: 0,
+        }
+    }
 }
 
 impl Registry {
@@ -172,6 +181,7 @@ impl Registry {
                         generation: AtomicU32::new(0),
                         next_free: AtomicU32::new(0),
                         key: AtomicUsize::new(0),
+                        owned: AtomicU32::new(0),
                         chunks: AtomicStack::new(),
                     })
                 };
@@ -242,18 +252,15 @@ impl Registry {
         (env.generation.load(Ordering::Acquire) == generation).then_some(env)
     }
 
-    /// Disables the environment `handle` from any thread (the Rust API's
-    /// drop); a cursor attached to it just stops matching.
+    /// Disables the environment `handle` from any thread, as its owner (the
+    /// Rust API's drop): cursors attached to it just stop matching.
     pub(crate) fn disable_handle(&self, handle: u64) -> i32 {
-        let mut cur = Cursor {
-            handle,
-            ..Cursor::DETACHED
-        };
-        self.disable(&mut cur)
+        self.disable_as(handle, true)
     }
 
-    /// Creates an environment and attaches `cur` to it.
-    pub(crate) fn enable(&self, cur: &mut Cursor) -> i32 {
+    /// Creates an environment and attaches `cur` to it; an `owned` one can
+    /// be disabled only through [`Registry::disable_handle`].
+    pub(crate) fn enable(&self, cur: &mut Cursor, owned: bool) -> i32 {
         let i = match self.acquire_slot() {
             Some(i) => i,
             None => return RPC_S_OUT_OF_MEMORY,
@@ -262,6 +269,7 @@ impl Registry {
         let seed = self.seed.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
         env.key
             .store(mix64((seed ^ i as usize) as u64) as usize, Ordering::Relaxed);
+        env.owned.store(owned as u32, Ordering::Relaxed);
         let generation = env.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
         debug_assert!(generation & 1 == 1);
         *cur = Cursor {
@@ -272,13 +280,26 @@ impl Registry {
     }
 
     /// Releases every block of `cur`'s environment at once and detaches.
+    /// An environment a Rust `Environment` owns is refused (and `cur` stays
+    /// attached): collections may still hold its blocks, and only dropping
+    /// the owner, which outlives them, may end it.
     pub(crate) fn disable(&self, cur: &mut Cursor) -> i32 {
         let handle = cur.handle;
-        *cur = Cursor::DETACHED;
+        let status = self.disable_as(handle, false);
+        if status != RPC_S_INVALID_ARG || self.lookup(handle).is_none() {
+            *cur = Cursor::DETACHED;
+        }
+        status
+    }
+
+    fn disable_as(&self, handle: u64, owner: bool) -> i32 {
         let env = match self.lookup(handle) {
             Some(env) => env,
             None => return RPC_S_INVALID_ARG,
         };
+        if !owner && env.owned.load(Ordering::Relaxed) != 0 {
+            return RPC_S_INVALID_ARG;
+        }
         // Only one disable can win; a second (or a stale handle) fails.
         if env
             .generation
@@ -307,54 +328,71 @@ impl Registry {
         RPC_S_OK
     }
 
-    /// A block of `size` bytes from `cur`'s environment.
-    pub(crate) fn allocate(&self, cur: &mut Cursor, size: usize) -> Result<*mut u8, i32> {
+    /// `need` bytes (a multiple of 16) at an address aligned to `align` (a
+    /// power of two, at least 16) from `cur`'s environment: bumped out of
+    /// the cursor's chunk, or a new shared chunk, or (above a quarter of a
+    /// chunk) a chunk of their own.
+    fn bump(&self, cur: &mut Cursor, need: usize, align: usize) -> Result<usize, i32> {
         let env = match self.lookup(cur.handle) {
             Some(env) => env,
             None => return Err(RPC_S_INVALID_ARG),
         };
+        if !cur.chunk.is_null() {
+            // `pos <= end`, both below the chunk's end: no overflow.
+            let p = round_up(cur.pos, align);
+            if p <= cur.end && cur.end - p >= need {
+                cur.pos = p + need;
+                return Ok(p);
+            }
+        }
+        let dedicated = need > CHUNK_BYTES / 4 || align > CHUNK_BYTES / 4;
+        let bytes = if dedicated {
+            need.checked_add(CHUNK_HEADER + align - 16)
+        } else {
+            Some(CHUNK_BYTES)
+        };
+        let bytes = match bytes {
+            Some(bytes) if bytes <= isize::MAX as usize => bytes,
+            _ => return Err(RPC_S_OUT_OF_MEMORY),
+        };
+        let mem = (self.chunks.alloc)(bytes);
+        if mem.is_null() {
+            return Err(RPC_S_OUT_OF_MEMORY);
+        }
+        let chunk = mem.cast::<Chunk>();
+        // SAFETY: a fresh chunk of `bytes` bytes, ours until pushed.
+        unsafe {
+            chunk.write(Chunk {
+                next: UnsafeCell::new(ptr::null_mut()),
+                end: UnsafeCell::new(mem as usize + bytes),
+            });
+            env.chunks.push(chunk);
+        }
+        // In a shared chunk `align <= CHUNK_BYTES / 4` and `need` fits after
+        // the padding; a dedicated one has room for the padding.
+        let p = round_up(mem as usize + CHUNK_HEADER, align);
+        if !dedicated {
+            *cur = Cursor {
+                handle: cur.handle,
+                chunk,
+                pos: p + need,
+                end: mem as usize + bytes,
+            };
+        }
+        Ok(p)
+    }
+
+    /// A block of `size` bytes from `cur`'s environment, with the header
+    /// that lets [`Registry::free`] check it (the RpcSs calls).
+    pub(crate) fn allocate(&self, cur: &mut Cursor, size: usize) -> Result<*mut u8, i32> {
         let need = match checked_round_up(size.max(1), 16).and_then(|n| n.checked_add(HEADER)) {
             Some(need) => need,
             None => return Err(RPC_S_OUT_OF_MEMORY),
         };
-        let p = if !cur.chunk.is_null() && cur.end - cur.pos >= need {
-            let p = cur.pos;
-            cur.pos += need;
-            p
-        } else {
-            let dedicated = need > CHUNK_BYTES / 4;
-            let bytes = if dedicated {
-                need.checked_add(CHUNK_HEADER)
-            } else {
-                Some(CHUNK_BYTES)
-            };
-            let bytes = match bytes {
-                Some(bytes) => bytes,
-                None => return Err(RPC_S_OUT_OF_MEMORY),
-            };
-            let mem = (self.chunks.alloc)(bytes);
-            if mem.is_null() {
-                return Err(RPC_S_OUT_OF_MEMORY);
-            }
-            let chunk = mem.cast::<Chunk>();
-            // SAFETY: a fresh chunk of `bytes` bytes, ours until pushed.
-            unsafe {
-                chunk.write(Chunk {
-                    next: UnsafeCell::new(ptr::null_mut()),
-                    end: UnsafeCell::new(mem as usize + bytes),
-                });
-                env.chunks.push(chunk);
-            }
-            let p = mem as usize + CHUNK_HEADER;
-            if !dedicated {
-                *cur = Cursor {
-                    handle: cur.handle,
-                    chunk,
-                    pos: p + need,
-                    end: mem as usize + bytes,
-                };
-            }
-            p
+        let p = self.bump(cur, need, 16)?;
+        let env = match self.lookup(cur.handle) {
+            Some(env) => env,
+            None => return Err(RPC_S_INVALID_ARG),
         };
         let key = env.key.load(Ordering::Relaxed);
         // SAFETY: [p, p+need) is fresh space of a chunk of this environment,
@@ -366,6 +404,53 @@ impl Registry {
             });
         }
         Ok((p + HEADER) as *mut u8)
+    }
+
+    /// A block of `size` bytes (rounded up to 16) aligned to `align` (a power
+    /// of two), without a header: the `Allocator` front end's, whose caller
+    /// gives the size back and frees only through
+    /// [`Registry::release_block`]. Not for [`Registry::free`].
+    #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+    pub(crate) fn allocate_block(&self, cur: &mut Cursor, size: usize, align: usize) -> Result<*mut u8, i32> {
+        let need = match checked_round_up(size.max(1), 16) {
+            Some(need) => need,
+            None => return Err(RPC_S_OUT_OF_MEMORY),
+        };
+        self.bump(cur, need, align.max(16)).map(|p| p as *mut u8)
+    }
+
+    /// Gives back a block of `size` bytes from [`Registry::allocate_block`]
+    /// at once if it is `cur`'s latest (else it goes at disable). Only
+    /// compares addresses: nothing is read at `p`.
+    #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+    pub(crate) fn release_block(&self, cur: &mut Cursor, p: *mut u8, size: usize) {
+        let (addr, need) = (p as usize, round_up(size.max(1), 16));
+        if !cur.chunk.is_null() && addr >= cur.chunk as usize + CHUNK_HEADER && addr + need == cur.pos {
+            cur.pos = addr;
+        }
+    }
+
+    /// Resizes `cur`'s latest block (from [`Registry::allocate_block`]) in
+    /// place to `new_size` bytes if it is the latest and the chunk has the
+    /// room; false leaves it as it was.
+    #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+    pub(crate) fn resize_block(&self, cur: &mut Cursor, p: *mut u8, old_size: usize, new_size: usize) -> bool {
+        let addr = p as usize;
+        let (old, new) = match (
+            checked_round_up(old_size.max(1), 16),
+            checked_round_up(new_size.max(1), 16),
+        ) {
+            (Some(old), Some(new)) => (old, new),
+            _ => return false,
+        };
+        if cur.chunk.is_null() || addr < cur.chunk as usize + CHUNK_HEADER || addr + old != cur.pos {
+            return false;
+        }
+        if cur.end - addr < new {
+            return false;
+        }
+        cur.pos = addr + new;
+        true
     }
 
     /// Frees one block of `cur`'s environment before the environment ends.
