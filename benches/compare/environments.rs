@@ -1,9 +1,15 @@
-//! Workload 1b: one call's parameters in a per-call environment released at
-//! once, against the same call freed block by block.
+//! Workload 1b: one call's parameters in a per-call arena released at
+//! once, against the same call freed block by block: interleaved rounds,
+//! every variant once a round on the same calls, written to
+//! results/environments.md (`cargo bench --bench compare -- environment`,
+//! or a full run).
 
 use super::*;
+use midl_alloc::allocator_api2::alloc::{Allocator as _, Layout};
+use midl_alloc::environment::Environment;
 
 /// Allocates every parameter of `call` with `alloc` and writes it.
+#[inline(always)]
 pub(crate) fn fill_call(call: &Call, mut alloc: impl FnMut(usize) -> *mut u8, live: &mut Vec<*mut u8>) {
     let mut take = |size: usize| {
         let p = alloc(ndr(size));
@@ -17,55 +23,173 @@ pub(crate) fn fill_call(call: &Call, mut alloc: impl FnMut(usize) -> *mut u8, li
     }
 }
 
-pub(crate) const ENV_VARIANTS: [&str; 4] = [
-    "midl-alloc RpcSs environment",
-    "midl-alloc block by block",
-    "mimalloc heap (mi_heap_destroy)",
+pub(crate) const ENV_VARIANTS: [&str; 7] = [
+    "midl-alloc Environment as an Allocator (`&Environment`)",
+    "midl-alloc RpcSs environment (RpcSmEnableAllocate, RpcSsAllocate, RpcSmDisableAllocate)",
+    "midl-alloc block by block (MIDL_user_allocate, MIDL_user_free)",
+    "bumpalo Bump, made and dropped per call",
+    "bumpalo Bump, one reset per call",
+    "mimalloc heap (mi_heap_new, mi_heap_destroy)",
     "system block by block",
 ];
 
-pub(crate) fn bench_environments(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, calls: &[Call]) {
+/// Runs `n` calls (from `calls`, in turn) in variant `v`.
+fn run_variant(v: usize, calls: &[Call], n: u64) -> Duration {
+    let start = Instant::now();
+    let n = n as usize;
+    match v {
+        0 => arena_environment(calls, n),
+        1 => arena_rpcss(calls, n),
+        2 => each_midl(calls, n),
+        3 => arena_bump(calls, n),
+        4 => arena_bump_reset(calls, n),
+        5 => arena_mimalloc_heap(calls, n),
+        _ => each_system(calls, n),
+    }
+    start.elapsed()
+}
+
+// One function a variant, not inlined, so a profile (or callgrind's
+// `--toggle-collect='*arena_*'`) tells them apart.
+
+#[inline(never)]
+fn arena_environment(calls: &[Call], n: usize) {
     let mut live = Vec::with_capacity(32);
-    let mut i = 0;
-    g.bench_function(ENV_VARIANTS[0], |b| {
-        b.iter(|| {
-            assert_eq!(midl_alloc::RpcSmEnableAllocate(), 0);
+    for i in 0..n {
+        let env = Environment::enable().unwrap();
+        fill_call(
+            &calls[i % calls.len()],
+            |n| {
+                let l = Layout::from_size_align(n, 16).unwrap();
+                env.allocate(l).map_or(std::ptr::null_mut(), |p| p.cast().as_ptr())
+            },
+            &mut live,
+        );
+        live.clear();
+        drop(env);
+    }
+}
+
+#[inline(never)]
+fn arena_rpcss(calls: &[Call], n: usize) {
+    let mut live = Vec::with_capacity(32);
+    for i in 0..n {
+        assert_eq!(midl_alloc::RpcSmEnableAllocate(), 0);
+        fill_call(
+            &calls[i % calls.len()],
+            |n| midl_alloc::RpcSsAllocate(n).cast(),
+            &mut live,
+        );
+        live.clear();
+        assert_eq!(midl_alloc::RpcSmDisableAllocate(), 0);
+    }
+}
+
+#[inline(never)]
+fn each_midl(calls: &[Call], n: usize) {
+    let mut live = Vec::with_capacity(32);
+    for i in 0..n {
+        marshal_call(Midl, &calls[i % calls.len()], &mut live);
+    }
+}
+
+#[inline(never)]
+fn arena_bump(calls: &[Call], n: usize) {
+    let mut live = Vec::with_capacity(32);
+    for i in 0..n {
+        let bump = bumpalo::Bump::new();
+        fill_call(
+            &calls[i % calls.len()],
+            |n| bump.alloc_layout(Layout::from_size_align(n, 16).unwrap()).as_ptr(),
+            &mut live,
+        );
+        live.clear();
+        drop(bump);
+    }
+}
+
+#[inline(never)]
+fn arena_bump_reset(calls: &[Call], n: usize) {
+    let mut live = Vec::with_capacity(32);
+    let mut bump = bumpalo::Bump::new();
+    for i in 0..n {
+        fill_call(
+            &calls[i % calls.len()],
+            |n| bump.alloc_layout(Layout::from_size_align(n, 16).unwrap()).as_ptr(),
+            &mut live,
+        );
+        live.clear();
+        bump.reset();
+    }
+}
+
+#[inline(never)]
+fn arena_mimalloc_heap(calls: &[Call], n: usize) {
+    let mut live = Vec::with_capacity(32);
+    for i in 0..n {
+        // SAFETY: a fresh heap, used by this thread, destroyed at once.
+        unsafe {
+            let heap = libmimalloc_sys::mi_heap_new();
             fill_call(
                 &calls[i % calls.len()],
-                |n| midl_alloc::RpcSsAllocate(n).cast(),
+                |n| libmimalloc_sys::mi_heap_malloc(heap, n).cast(),
                 &mut live,
             );
             live.clear();
-            assert_eq!(midl_alloc::RpcSmDisableAllocate(), 0);
-            i += 1;
+            libmimalloc_sys::mi_heap_destroy(heap);
+        }
+    }
+}
+
+#[inline(never)]
+fn each_system(calls: &[Call], n: usize) {
+    let mut live = Vec::with_capacity(32);
+    for i in 0..n {
+        marshal_call(System, &calls[i % calls.len()], &mut live);
+    }
+}
+
+/// The interleaved rounds: `rounds` rounds of `work` calls a variant
+/// (mimalloc's heaps, a hundred times slower, a tenth of that), and the
+/// table.
+pub(crate) fn environment_rounds(rounds: usize, work: u64, calls: &[Call], write: bool) {
+    let runs: Vec<Box<dyn Fn(u64) -> Duration + '_>> = (0..ENV_VARIANTS.len())
+        .map(|v| -> Box<dyn Fn(u64) -> Duration> {
+            let scale = if v == 5 { 10 } else { 1 };
+            Box::new(move |n| run_variant(v, calls, n / scale) * scale as u32)
         })
-    });
-    g.bench_function(ENV_VARIANTS[1], |b| {
-        b.iter(|| {
-            marshal_call(Midl, &calls[i % calls.len()], &mut live);
-            i += 1;
-        })
-    });
-    g.bench_function(ENV_VARIANTS[2], |b| {
-        b.iter(|| {
-            // SAFETY: a fresh heap, used by this thread, destroyed at once.
-            unsafe {
-                let heap = libmimalloc_sys::mi_heap_new();
-                fill_call(
-                    &calls[i % calls.len()],
-                    |n| libmimalloc_sys::mi_heap_malloc(heap, n).cast(),
-                    &mut live,
-                );
-                live.clear();
-                libmimalloc_sys::mi_heap_destroy(heap);
-            }
-            i += 1;
-        })
-    });
-    g.bench_function(ENV_VARIANTS[3], |b| {
-        b.iter(|| {
-            marshal_call(System, &calls[i % calls.len()], &mut live);
-            i += 1;
-        })
-    });
+        .collect();
+    let refs: Vec<&dyn Fn(u64) -> Duration> = runs.iter().map(|r| r.as_ref()).collect();
+    let ns = measure_rounds(rounds, work, &refs);
+    let mut md = String::new();
+    let _ = writeln!(md, "# Per-call arenas: one call's parameters released at once\n");
+    let _ = writeln!(md, "Machine: {}.  ", machine());
+    let _ = writeln!(
+        md,
+        "Command: `cargo bench --bench compare -- environment` (or a full run). {rounds} rounds of {work} calls each \
+         (mimalloc's heaps: {} calls, scaled), every variant once a round, in turn; calls/s is the median \
+         over rounds, and each ratio the median of the rounds' ratios of the variant's time to the first's \
+         (above 1.00: the `&Environment` call is faster).\n",
+        work / 10
+    );
+    let _ = writeln!(
+        md,
+        "One call is one unmarshalled call of the marshalling row (a 64-byte struct, 1-7 strings of 8-256 bytes, \
+         an array of up to 4 KiB in one call of four, four referents), every block 16-byte aligned and written; \
+         an arena variant makes its arena, allocates the call and ends the arena; a block-by-block one frees \
+         every block. Single thread.\n"
+    );
+    let _ = writeln!(md, "| variant | calls/s | `&Environment` call vs this |");
+    let _ = writeln!(md, "|---|---:|---:|");
+    for (v, name) in ENV_VARIANTS.iter().enumerate() {
+        let rate = 1e9 / median(ns[v].clone());
+        let ratio = median(ns[v].iter().zip(&ns[0]).map(|(o, m)| o / m).collect());
+        let _ = writeln!(md, "| {name} | {:.2} M | {ratio:.2} |", rate / 1e6);
+    }
+    print!("{md}");
+    if write {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/environments.md");
+        std::fs::write(&path, md).unwrap();
+        println!("wrote {}", path.display());
+    }
 }

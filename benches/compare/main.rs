@@ -100,6 +100,9 @@ fn main() {
     let calls = calls();
     let mut rows = single_thread_rows(&mut c, &calls);
     run.marshal_interleaved(&mut rows, &calls);
+    if run.selected("environment") {
+        environment_rounds(run.rounds, 200_000 / run.scale, &calls, !run.smoke);
+    }
     rows.extend(run.threaded_rows(&mut c));
     c.final_summary();
     if run.partial && !run.smoke {
@@ -323,12 +326,6 @@ fn single_thread_rows(c: &mut Criterion, calls: &[Call]) -> Vec<Row> {
         "calls",
         bench_marshal(calls, false)
     );
-    {
-        let mut g = c.benchmark_group("environment");
-        g.throughput(Throughput::Elements(1));
-        bench_environments(&mut g, calls);
-        g.finish();
-    }
     for size in PAIR_SIZES {
         group!(
             format!("pair_{size}"),

@@ -13,7 +13,6 @@ pub(crate) fn write_results(rows: &[Row], memory: &[MemoryRow]) {
     write_header(&mut md);
     let chart = write_throughput(&mut md, rows);
     write_shares(&mut md, rows);
-    write_environments(&mut md);
     write_memory(&mut md, memory);
     let _ = writeln!(md, "\nChart: compare.svg (throughput relative to mimalloc).");
     std::fs::write(dir.join("compare.md"), md).unwrap();
@@ -145,31 +144,6 @@ fn write_shares(md: &mut String, rows: &[Row]) {
                 )
             );
         }
-    }
-}
-
-fn write_environments(md: &mut String) {
-    let _ = writeln!(md, "\n## Per-call environments (RpcSs)\n");
-    let _ = writeln!(
-        md,
-        "One unmarshalled call (the marshalling path's shapes) allocated in an environment released at once, against the same call freed block by block.\n"
-    );
-    let _ = writeln!(md, "| variant | calls/s | relative to the midl-alloc environment |");
-    let _ = writeln!(md, "|---|---:|---:|");
-    let env_t: Vec<Option<f64>> = ENV_VARIANTS
-        .iter()
-        .map(|v| median_ns("environment", v).map(|ns| 1e9 / ns))
-        .collect();
-    for (v, t) in ENV_VARIANTS.iter().zip(&env_t) {
-        let rel = match (env_t[0], t) {
-            (Some(base), Some(x)) => format!("{:.2}", x / base),
-            _ => "n/a".into(),
-        };
-        let _ = writeln!(
-            md,
-            "| {v} | {} | {rel} |",
-            t.map_or("n/a".into(), |x| format!("{:.2} M", x / 1e6))
-        );
     }
 }
 

@@ -115,10 +115,9 @@ macro_rules! allocators {
                 if layout.size() == 0 {
                     return Ok(dangling(layout));
                 }
-                block(
-                    env::allocate_in(self.raw(), layout.size(), layout.align()),
-                    layout.size(),
-                )
+                // SAFETY: `self` is borrowed, so the environment lives.
+                let p = unsafe { env::allocate_in(self.raw(), layout.size(), layout.align()) };
+                block(p, layout.size())
             }
 
             #[inline]

@@ -97,8 +97,10 @@ impl Environment {
     /// Creates an environment and attaches the calling thread to it
     /// (replacing any previous attachment; save that with [`thread_handle`]).
     pub fn enable() -> Result<Environment, RpcError> {
-        status(raw::enable_owned_raw())?;
-        let handle = thread_handle().ok_or(RpcError(RPC_S_INVALID_ARG))?;
+        let raw = raw::enable_owned_raw().map_err(RpcError)?;
+        let handle = NonZeroU64::new(raw)
+            .map(ThreadHandle)
+            .ok_or(RpcError(RPC_S_INVALID_ARG))?;
         Ok(Environment { handle })
     }
 

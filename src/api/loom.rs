@@ -268,11 +268,13 @@ impl RpcRegistry {
     }
     /// Creates an environment and attaches `c` to it.
     pub fn enable(&self, c: &mut RpcCursor) -> i32 {
-        self.0.enable(&mut c.0, false)
+        self.0.enable(&mut c.0, false, &mut 0, core::ptr::null_mut())
     }
     /// Releases `c`'s environment with every block in it.
     pub fn disable(&self, c: &mut RpcCursor) -> i32 {
-        self.0.disable(&mut c.0)
+        // No spare slot kept: the slot goes back to the shared list.
+        let mut spare = u32::MAX;
+        self.0.disable(&mut c.0, &mut spare)
     }
     /// A block of `size` bytes from `c`'s environment.
     pub fn allocate(&self, c: &mut RpcCursor, size: usize) -> Result<*mut u8, i32> {

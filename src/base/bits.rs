@@ -38,6 +38,14 @@ pub(crate) const fn round_up(a: usize, b: usize) -> usize {
     div_ceil(a, b) * b
 }
 
+/// `a` rounded up to a multiple of `align`, a power of two (a mask, not a
+/// division); `a + align - 1` must not overflow.
+#[inline(always)]
+pub(crate) const fn align_up(a: usize, align: usize) -> usize {
+    debug_assert!(align.is_power_of_two());
+    (a + align - 1) & !(align - 1)
+}
+
 /// [`round_up`], None where it would overflow.
 #[inline(always)]
 pub(crate) const fn checked_round_up(a: usize, b: usize) -> Option<usize> {

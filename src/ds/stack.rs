@@ -148,6 +148,29 @@ impl<T: Linked> AtomicStack<T> {
         self.head.swap(ptr::null_mut(), order)
     }
 
+    /// Makes `node` the whole list, when nothing else can reach the list yet
+    /// (its owner is setting it up; publishing the owner orders this): a
+    /// store, no read-modify-write.
+    ///
+    /// # Safety
+    /// The list is empty and unshared; `node` is owned by the caller, in no
+    /// other list; ownership passes to the list.
+    pub(crate) unsafe fn set_unshared(&self, node: *mut T) {
+        // SAFETY: the caller owns the node.
+        unsafe { T::set_next(node, ptr::null_mut()) };
+        self.head.store(node, Ordering::Relaxed);
+    }
+
+    /// Detaches and returns the whole list when nothing can push to it any
+    /// more (its owner is ending it): a load and a store, no
+    /// read-modify-write.
+    #[inline]
+    pub(crate) fn take_all_unshared(&self) -> *mut T {
+        let head = self.head.load(Ordering::Acquire);
+        self.head.store(ptr::null_mut(), Ordering::Relaxed);
+        head
+    }
+
     /// The current first node (Acquire), for readers of a list whose nodes
     /// are never removed while they read it.
     #[inline]

@@ -5,7 +5,7 @@
 //! exports and the Rust API (`api`) share these functions.
 
 use super::entry;
-use crate::mem::rpcss::{ChunkSource, Cursor, Registry, RPC_S_INVALID_ARG, RPC_S_OK, RPC_S_OUT_OF_MEMORY};
+use crate::mem::rpcss::{ChunkSource, Cursor, Registry, CHUNK_BYTES, RPC_S_INVALID_ARG, RPC_S_OK, RPC_S_OUT_OF_MEMORY};
 use core::cell::Cell;
 use core::ffi::c_void;
 use std::sync::Once;
@@ -13,19 +13,75 @@ use std::sync::Once;
 /// Most environments alive at once in a process.
 const MAX_ENVIRONMENTS: u32 = 1 << 16;
 
-/// Chunks of the library's environments: blocks of the allocator.
+/// Chunks of the library's environments: blocks of the allocator, and
+/// each thread keeps one shared-size chunk back from a disable for its
+/// next environment.
 const HEAP_CHUNKS: ChunkSource = ChunkSource {
-    alloc: |bytes| entry::malloc_aligned(bytes, 16),
+    alloc: alloc_chunk,
     free: free_chunk,
 };
 
-/// [`HEAP_CHUNKS`]' free.
+thread_local! {
+    /// The calling thread's spare chunk (`CHUNK_BYTES`), or null.
+    static SPARE_CHUNK: Cell<*mut u8> = const { Cell::new(core::ptr::null_mut()) };
+    /// The calling thread's spare environment slot (index + 1, 0 for none;
+    /// see `Registry::enable`).
+    static SPARE_SLOT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// [`HEAP_CHUNKS`]' alloc.
+fn alloc_chunk(bytes: usize) -> *mut u8 {
+    if bytes == CHUNK_BYTES {
+        let spare = SPARE_CHUNK.with(|c| c.replace(core::ptr::null_mut()));
+        if !spare.is_null() {
+            return spare;
+        }
+    }
+    entry::malloc_aligned(bytes, 16)
+}
+
+/// [`HEAP_CHUNKS`]' free: kept as the thread's spare if it has none and
+/// the thread has a heap (whose exit hook, [`thread_exit`], frees it).
 ///
 /// # Safety
 /// `p` is a chunk `HEAP_CHUNKS.alloc` returned, not used again.
-unsafe fn free_chunk(p: *mut u8, _bytes: usize) {
+unsafe fn free_chunk(p: *mut u8, bytes: usize) {
+    if bytes == CHUNK_BYTES && super::thread::has_heap() && SPARE_CHUNK.with(|c| c.get().is_null()) {
+        SPARE_CHUNK.with(|c| c.set(p));
+        return;
+    }
     // SAFETY: caller's contract.
     unsafe { entry::free(p) }
+}
+
+/// The calling thread's spare slot, for a disable to fill: only a thread
+/// with a heap keeps one (its exit hook gives it back); for others a full
+/// dummy, so the slot goes back to the shared list.
+fn with_spare_for_disable<R>(f: impl FnOnce(&mut u32) -> R) -> R {
+    if !super::thread::has_heap() {
+        let mut full = u32::MAX;
+        return f(&mut full);
+    }
+    SPARE_SLOT.with(|s| {
+        let mut spare = s.get();
+        let r = f(&mut spare);
+        s.set(spare);
+        r
+    })
+}
+
+/// At the exit of a thread with a heap (before the heap is abandoned):
+/// gives back its spare chunk and spare slot.
+pub(crate) fn thread_exit() {
+    let chunk = SPARE_CHUNK.with(|c| c.replace(core::ptr::null_mut()));
+    if !chunk.is_null() {
+        // SAFETY: the spare chunk is a block of the allocator nothing uses.
+        unsafe { entry::free(chunk) };
+    }
+    let mut spare = SPARE_SLOT.with(|s| s.replace(0));
+    if let Some(reg) = registry() {
+        reg.release_spare(&mut spare);
+    }
 }
 
 /// The registry, made on first use (None if it could not be mapped).
@@ -135,29 +191,57 @@ pub(crate) fn disable_handle_raw(h: u64) -> i32 {
             *c = Cursor::DETACHED;
         }
     });
-    reg.disable_handle(h)
+    with_spare_for_disable(|spare| reg.disable_handle(h, spare))
 }
 
 pub(crate) fn enable_raw() -> i32 {
-    with_cursor(|r, c| r.enable(c, false), RPC_S_OUT_OF_MEMORY)
+    enable_as(false)
+}
+
+/// Creates an environment (see `Registry::enable`) with the thread's spare
+/// slot and spare chunk, and attaches the thread to it.
+fn enable_as(owned: bool) -> i32 {
+    with_cursor(
+        |r, c| {
+            let first = SPARE_CHUNK.with(|s| s.replace(core::ptr::null_mut()));
+            let mut spare = SPARE_SLOT.with(Cell::get);
+            let status = r.enable(c, owned, &mut spare, first);
+            SPARE_SLOT.with(|s| s.set(spare));
+            if status != RPC_S_OK && !first.is_null() {
+                SPARE_CHUNK.with(|s| s.set(first));
+            }
+            status
+        },
+        RPC_S_OUT_OF_MEMORY,
+    )
 }
 
 /// Creates an environment only [`disable_handle_raw`] can end (a Rust
-/// `Environment`'s) and attaches the calling thread to it.
-pub(crate) fn enable_owned_raw() -> i32 {
-    with_cursor(|r, c| r.enable(c, true), RPC_S_OUT_OF_MEMORY)
+/// `Environment`'s), attaches the calling thread to it and returns its
+/// handle, or the failure's status.
+pub(crate) fn enable_owned_raw() -> Result<u64, i32> {
+    match enable_as(true) {
+        // SAFETY: a plain read of this thread's own cursor.
+        RPC_S_OK => Ok(CURSOR.with(|c| unsafe { (*c.get()).handle })),
+        s => Err(s),
+    }
 }
 
 /// A block of `size` bytes aligned to `align` from the environment `h`,
 /// whatever the calling thread is attached to (the `Allocator` front end;
 /// no header: give it back only with [`release_in`]).
-#[inline]
+///
+/// # Safety
+/// The environment `h` is live and stays so during the call (the caller
+/// borrows its owner).
 #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
-pub(crate) fn allocate_in(h: u64, size: usize, align: usize) -> *mut u8 {
+#[inline]
+pub(crate) unsafe fn allocate_in(h: u64, size: usize, align: usize) -> *mut u8 {
     with_cursor_for(
         h,
         true,
-        |r, c| r.allocate_block(c, size, align).unwrap_or(core::ptr::null_mut()),
+        // SAFETY: the caller's contract.
+        |r, c| unsafe { r.allocate_block(c, size, align) }.unwrap_or(core::ptr::null_mut()),
         core::ptr::null_mut(),
     )
 }
@@ -179,7 +263,10 @@ pub(crate) fn resize_in(h: u64, p: *mut u8, old_size: usize, new_size: usize) ->
 }
 
 pub(crate) fn disable_raw() -> i32 {
-    with_cursor(|r, c| r.disable(c), RPC_S_INVALID_ARG)
+    with_cursor(
+        |r, c| with_spare_for_disable(|spare| r.disable(c, spare)),
+        RPC_S_INVALID_ARG,
+    )
 }
 
 pub(crate) fn allocate_raw(size: usize) -> (*mut u8, i32) {

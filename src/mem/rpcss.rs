@@ -23,7 +23,7 @@
 //! detected unless the block's memory was already reused.
 
 use super::os;
-use crate::base::bits::{checked_round_up, is_multiple_of, mix64, round_up};
+use crate::base::bits::{align_up, checked_round_up, is_multiple_of, mix64, round_up};
 use crate::base::fault::{self, Fault};
 use crate::base::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell, MODEL_CHECKING};
 use crate::ds::stack::{AtomicStack, Linked};
@@ -39,7 +39,7 @@ pub const RPC_S_OUT_OF_MEMORY: i32 = 14;
 pub const RPC_S_INVALID_ARG: i32 = 87;
 
 /// Bytes of a shared chunk (blocks above a quarter of it get a chunk each).
-const CHUNK_BYTES: usize = 16 * 1024;
+pub(crate) const CHUNK_BYTES: usize = 16 * 1024;
 /// Block header: size, then the state word.
 const HEADER: usize = 16;
 const LIVE: usize = 0x4C49_5645; // "LIVE"
@@ -130,7 +130,8 @@ pub(crate) struct Registry {
     /// (tag << 32) | (index + 1) of the first free slot, 0 = empty.
     free_head: AtomicU64,
     next_unused: AtomicU32,
-    seed: AtomicUsize,
+    /// Mixed with each environment's handle into its key.
+    seed: u64,
 }
 
 // SAFETY: all shared state is atomic; the slot table is never unmapped.
@@ -193,7 +194,7 @@ impl Registry {
             capacity,
             free_head: AtomicU64::new(0),
             next_unused: AtomicU32::new(0),
-            seed: AtomicUsize::new(slots as usize),
+            seed: mix64(slots as u64 ^ (os::now_ms() << 40)),
         })
     }
 
@@ -254,28 +255,57 @@ impl Registry {
 
     /// Disables the environment `handle` from any thread, as its owner (the
     /// Rust API's drop): cursors attached to it just stop matching.
-    pub(crate) fn disable_handle(&self, handle: u64) -> i32 {
-        self.disable_as(handle, true)
+    pub(crate) fn disable_handle(&self, handle: u64, spare: &mut u32) -> i32 {
+        self.disable_as(handle, true, spare)
     }
 
     /// Creates an environment and attaches `cur` to it; an `owned` one can
-    /// be disabled only through [`Registry::disable_handle`].
-    pub(crate) fn enable(&self, cur: &mut Cursor, owned: bool) -> i32 {
-        let i = match self.acquire_slot() {
-            Some(i) => i,
-            None => return RPC_S_OUT_OF_MEMORY,
+    /// be disabled only through [`Registry::disable_handle`]. `spare` is
+    /// the calling thread's spare slot (index + 1, 0 for none), which a
+    /// disable left it rather than give the slot back to the shared list:
+    /// a thread that enables and disables in turn takes no
+    /// read-modify-write on the list.
+    ///
+    /// `first`, if not null, is a chunk of `CHUNK_BYTES` from the chunk
+    /// source (the thread's spare) that becomes the environment's first,
+    /// with `cur` bumping out of it: installed before the environment is
+    /// published, it takes no read-modify-write either.
+    pub(crate) fn enable(&self, cur: &mut Cursor, owned: bool, spare: &mut u32, first: *mut u8) -> i32 {
+        let i = if *spare != 0 {
+            core::mem::replace(spare, 0) - 1
+        } else {
+            match self.acquire_slot() {
+                Some(i) => i,
+                None => return RPC_S_OUT_OF_MEMORY,
+            }
         };
         let env = self.slot(i);
-        let seed = self.seed.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        env.key
-            .store(mix64((seed ^ i as usize) as u64) as usize, Ordering::Relaxed);
+        // The slot is ours alone until the generation is published: a load
+        // and a store, no read-modify-write.
+        let generation = env.generation.load(Ordering::Relaxed).wrapping_add(1);
+        let handle = ((i as u64 + 1) << 32) | generation as u64;
+        env.key.store(mix64(self.seed ^ handle) as usize, Ordering::Relaxed);
         env.owned.store(owned as u32, Ordering::Relaxed);
-        let generation = env.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        *cur = Cursor::new(handle);
+        if !first.is_null() {
+            let chunk = first.cast::<Chunk>();
+            let end = first as usize + CHUNK_BYTES;
+            // SAFETY: a chunk of CHUNK_BYTES the caller gives us; the slot's
+            // list is empty (disable emptied it) and nobody else can reach
+            // it until the generation below is published.
+            unsafe {
+                chunk.write(Chunk {
+                    next: UnsafeCell::new(ptr::null_mut()),
+                    end: UnsafeCell::new(end),
+                });
+                env.chunks.set_unshared(chunk);
+            }
+            cur.chunk = chunk;
+            cur.pos = first as usize + CHUNK_HEADER;
+            cur.end = end;
+        }
+        env.generation.store(generation, Ordering::Release);
         debug_assert!(generation & 1 == 1);
-        *cur = Cursor {
-            handle: ((i as u64 + 1) << 32) | generation as u64,
-            ..Cursor::DETACHED
-        };
         RPC_S_OK
     }
 
@@ -283,16 +313,18 @@ impl Registry {
     /// An environment a Rust `Environment` owns is refused (and `cur` stays
     /// attached): collections may still hold its blocks, and only dropping
     /// the owner, which outlives them, may end it.
-    pub(crate) fn disable(&self, cur: &mut Cursor) -> i32 {
+    pub(crate) fn disable(&self, cur: &mut Cursor, spare: &mut u32) -> i32 {
         let handle = cur.handle;
-        let status = self.disable_as(handle, false);
+        let status = self.disable_as(handle, false, spare);
         if status != RPC_S_INVALID_ARG || self.lookup(handle).is_none() {
             *cur = Cursor::DETACHED;
         }
         status
     }
 
-    fn disable_as(&self, handle: u64, owner: bool) -> i32 {
+    /// Disables `handle` (see [`Registry::disable`]); its slot becomes the
+    /// thread's `spare` if it has none, else goes back to the shared list.
+    fn disable_as(&self, handle: u64, owner: bool, spare: &mut u32) -> i32 {
         let env = match self.lookup(handle) {
             Some(env) => env,
             None => return RPC_S_INVALID_ARG,
@@ -313,7 +345,9 @@ impl Registry {
         {
             return RPC_S_INVALID_ARG;
         }
-        let mut chunk = env.chunks.take_all();
+        // The winner of the generation is the environment's last user (no
+        // thread may allocate in it while it is disabled): nothing pushes.
+        let mut chunk = env.chunks.take_all_unshared();
         while !chunk.is_null() {
             // SAFETY: the chunks were acquired by take_all; nothing uses them
             // any more (the environment is gone), so each is freed once.
@@ -324,27 +358,39 @@ impl Registry {
                 chunk = next;
             }
         }
-        self.release_slot((handle >> 32) as u32 - 1);
+        let i = (handle >> 32) as u32 - 1;
+        if *spare == 0 {
+            *spare = i + 1;
+        } else {
+            self.release_slot(i);
+        }
         RPC_S_OK
     }
 
     /// `need` bytes (a multiple of 16) at an address aligned to `align` (a
-    /// power of two, at least 16) from `cur`'s environment: bumped out of
-    /// the cursor's chunk, or a new shared chunk, or (above a quarter of a
-    /// chunk) a chunk of their own.
-    fn bump(&self, cur: &mut Cursor, need: usize, align: usize) -> Result<usize, i32> {
-        let env = match self.lookup(cur.handle) {
-            Some(env) => env,
-            None => return Err(RPC_S_INVALID_ARG),
-        };
-        if !cur.chunk.is_null() {
-            // `pos <= end`, both below the chunk's end: no overflow.
-            let p = round_up(cur.pos, align);
-            if p <= cur.end && cur.end - p >= need {
-                cur.pos = p + need;
-                return Ok(p);
-            }
+    /// power of two, at least 16) from `cur`'s chunk, if it has the room:
+    /// the fast path, inlined, with no check of the environment (the
+    /// callers make sure `cur`'s is live).
+    #[inline(always)]
+    fn bump_fast(cur: &mut Cursor, need: usize, align: usize) -> Option<usize> {
+        // `pos <= end`, both inside the chunk, and `align <= CHUNK_BYTES`
+        // (or all 0 with no chunk, where the padding makes `p > end`): no
+        // overflow. `pos` is always a multiple of 16 (chunks start so, and
+        // every `need` is one), so the usual alignment needs no padding.
+        debug_assert!(is_multiple_of(cur.pos, 16));
+        let p = if align <= 16 { cur.pos } else { align_up(cur.pos, align) };
+        if p <= cur.end && cur.end - p >= need {
+            cur.pos = p + need;
+            Some(p)
+        } else {
+            None
         }
+    }
+
+    /// [`Registry::bump_fast`]'s slow path: a new shared chunk, or (above a
+    /// quarter of a chunk) a chunk of the block's own, for `env`.
+    #[inline(never)]
+    fn bump_chunk(&self, env: &Env, cur: &mut Cursor, need: usize, align: usize) -> Result<usize, i32> {
         let dedicated = need > CHUNK_BYTES / 4 || align > CHUNK_BYTES / 4;
         let bytes = if dedicated {
             need.checked_add(CHUNK_HEADER + align - 16)
@@ -370,7 +416,7 @@ impl Registry {
         }
         // In a shared chunk `align <= CHUNK_BYTES / 4` and `need` fits after
         // the padding; a dedicated one has room for the padding.
-        let p = round_up(mem as usize + CHUNK_HEADER, align);
+        let p = align_up(mem as usize + CHUNK_HEADER, align);
         if !dedicated {
             *cur = Cursor {
                 handle: cur.handle,
@@ -384,15 +430,19 @@ impl Registry {
 
     /// A block of `size` bytes from `cur`'s environment, with the header
     /// that lets [`Registry::free`] check it (the RpcSs calls).
+    #[inline]
     pub(crate) fn allocate(&self, cur: &mut Cursor, size: usize) -> Result<*mut u8, i32> {
+        let env = match self.lookup(cur.handle) {
+            Some(env) => env,
+            None => return Err(RPC_S_INVALID_ARG),
+        };
         let need = match checked_round_up(size.max(1), 16).and_then(|n| n.checked_add(HEADER)) {
             Some(need) => need,
             None => return Err(RPC_S_OUT_OF_MEMORY),
         };
-        let p = self.bump(cur, need, 16)?;
-        let env = match self.lookup(cur.handle) {
-            Some(env) => env,
-            None => return Err(RPC_S_INVALID_ARG),
+        let p = match Self::bump_fast(cur, need, 16) {
+            Some(p) => p,
+            None => self.bump_chunk(env, cur, need, 16)?,
         };
         let key = env.key.load(Ordering::Relaxed);
         // SAFETY: [p, p+need) is fresh space of a chunk of this environment,
@@ -410,13 +460,37 @@ impl Registry {
     /// of two), without a header: the `Allocator` front end's, whose caller
     /// gives the size back and frees only through
     /// [`Registry::release_block`]. Not for [`Registry::free`].
+    ///
+    /// # Safety
+    /// `cur`'s environment is live and stays so during the call (its owner
+    /// holds it), so the fast path need not look it up.
     #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
-    pub(crate) fn allocate_block(&self, cur: &mut Cursor, size: usize, align: usize) -> Result<*mut u8, i32> {
+    #[inline(always)]
+    pub(crate) unsafe fn allocate_block(&self, cur: &mut Cursor, size: usize, align: usize) -> Result<*mut u8, i32> {
+        let align = align.max(16);
+        if size <= CHUNK_BYTES && align <= CHUNK_BYTES {
+            if let Some(p) = Self::bump_fast(cur, align_up(size.max(1), 16), align) {
+                return Ok(p as *mut u8);
+            }
+        }
+        self.allocate_block_slow(cur, size, align)
+    }
+
+    #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+    #[inline(never)]
+    fn allocate_block_slow(&self, cur: &mut Cursor, size: usize, align: usize) -> Result<*mut u8, i32> {
+        let env = match self.lookup(cur.handle) {
+            Some(env) => env,
+            None => return Err(RPC_S_INVALID_ARG),
+        };
         let need = match checked_round_up(size.max(1), 16) {
             Some(need) => need,
             None => return Err(RPC_S_OUT_OF_MEMORY),
         };
-        self.bump(cur, need, align.max(16)).map(|p| p as *mut u8)
+        match Self::bump_fast(cur, need, align) {
+            Some(p) => Ok(p as *mut u8),
+            None => self.bump_chunk(env, cur, need, align).map(|p| p as *mut u8),
+        }
     }
 
     /// Gives back a block of `size` bytes from [`Registry::allocate_block`]
@@ -424,7 +498,7 @@ impl Registry {
     /// compares addresses: nothing is read at `p`.
     #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
     pub(crate) fn release_block(&self, cur: &mut Cursor, p: *mut u8, size: usize) {
-        let (addr, need) = (p as usize, round_up(size.max(1), 16));
+        let (addr, need) = (p as usize, align_up(size.max(1), 16));
         if !cur.chunk.is_null() && addr >= cur.chunk as usize + CHUNK_HEADER && addr + need == cur.pos {
             cur.pos = addr;
         }
@@ -509,6 +583,13 @@ impl Registry {
             cur.pos = addr - HEADER;
         }
         RPC_S_OK
+    }
+
+    /// Gives a thread's spare slot back to the shared list (at its exit).
+    pub(crate) fn release_spare(&self, spare: &mut u32) {
+        if *spare != 0 {
+            self.release_slot(core::mem::replace(spare, 0) - 1);
+        }
     }
 
     /// Attaches `cur` to the environment `handle` (0 detaches).
