@@ -90,6 +90,25 @@ void midl_alloc_collect(void);
  * without allocating. */
 void midl_alloc_print_stats(int fd);
 
+/* ---- Run-time settings ---------------------------------------------------
+ * The settings the environment gives at start, changed while running; a
+ * value set here wins over the environment's. midl_alloc_option_set
+ * returns 0, or -1 (nothing changed) for an unknown option or a value out
+ * of range; midl_alloc_option_get returns the value, or -1 for an unknown
+ * option. */
+/* Milliseconds freed memory waits before it goes back to the OS, 0 to
+ * 86400000 (MIDL_ALLOC_PURGE_DELAY_MS, default 100); each thread takes a
+ * new value at its next maintenance pass. */
+#define MIDL_ALLOC_OPTION_PURGE_DELAY_MS 0
+/* Transparent huge pages: 0 never, 1 fresh large buffers of 4-64 MiB (the
+ * default), 2 new segments and large objects from 4 MiB too
+ * (MIDL_ALLOC_HUGE_PAGES). */
+#define MIDL_ALLOC_OPTION_HUGE_PAGES 1
+/* 1: print the statistics table to stderr at exit (MIDL_ALLOC_STATS). */
+#define MIDL_ALLOC_OPTION_STATS_AT_EXIT 2
+int midl_alloc_option_set(int option, int64_t value);
+int64_t midl_alloc_option_get(int option);
+
 /* ---- The RpcSs memory management package --------------------------------
  * An allocation environment: every block allocated in it is freed at once by
  * Disable. Threads share one through Get/SetThreadHandle. Where Windows

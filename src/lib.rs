@@ -53,6 +53,8 @@ pub use api::ffi::*;
 pub use api::ffi_rpcss::*;
 #[cfg(not(loom))]
 pub use api::global_alloc::{usable_size, AllocError, Allocation, MidlAlloc};
+#[cfg(not(loom))]
+pub use api::options::*;
 pub use ds::stats::{os_stats, ClassStats, OsStats, Stats, CLASS_ROWS};
 
 /// Reads the allocator's statistics, after moving the calling thread's

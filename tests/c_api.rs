@@ -197,6 +197,23 @@ fn c_override_gives_glibc_semantics_under_ld_preload() {
     assert!(out.contains("5 checks passed"), "{out}");
 }
 
+#[test]
+fn c_override_answers_mallinfo_malloc_trim_and_malloc_stats() {
+    let (out, err) = run_c("introspection", Build::Override, &[]);
+    assert!(out.contains("4 checks passed"), "{out}");
+    assert!(
+        err.contains("midl-alloc statistics"),
+        "malloc_stats printed no table: {err}"
+    );
+}
+
+#[test]
+fn c_options_are_set_and_read_at_run_time() {
+    let (out, err) = run_c("options", Build::Default, &[("MIDL_ALLOC_PURGE_DELAY_MS", "7")]);
+    assert!(out.contains("checks passed"), "{out}");
+    assert!(err.contains("midl-alloc statistics"), "no table at exit: {err}");
+}
+
 /// The header's version macros are the crate's version (so the library's
 /// `midl_alloc_version()`, which `tests/c/contract.c` compares with the
 /// macro, can only match a header of the same release).

@@ -16,10 +16,20 @@
 //! page, `pvalloc` also rounds the size up to pages; `malloc_usable_size`
 //! of NULL is 0.
 //!
+//! C23's `free_sized` and `free_aligned_sized` free like `free` (the size
+//! and alignment are not needed).
+//!
+//! Introspection answered by midl-alloc: `malloc_trim` gives back what the
+//! calling thread can reach (`midl_alloc_collect`) and returns 1 if memory
+//! went back to the OS; `malloc_stats` prints midl-alloc's table to
+//! standard error; `mallinfo2` (and `mallinfo`, its `int` fields clamped)
+//! reports `arena`: bytes committed for slab pages, `uordblks`: bytes in
+//! live slab blocks (at their block size), `fordblks`: the difference,
+//! `hblks` / `hblkhd`: live large objects and their bytes; the rest 0.
+//! Other live threads' latest blocks show up at their next slow path.
+//!
 //! Limits: alignments above 1 MiB (the large-object limit) fail with
-//! `ENOMEM`; glibc's introspection and tuning calls (`mallinfo`,
-//! `malloc_trim`, `mallopt`, `malloc_stats`) are not replaced and describe
-//! glibc's own, now unused, arena.
+//! `ENOMEM`; `mallopt` is glibc's and tunes glibc's own, now unused, arena.
 //!
 //! Recursion: the allocator never calls the C library's allocator itself.
 //! The one libc call that may allocate while a thread's heap is being made,
@@ -156,4 +166,102 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
     }
     // SAFETY: a live block (caller's contract).
     unsafe { alloc::usable_size(p.cast()) }
+}
+
+/// C23 `free_sized`: `free`.
+#[no_mangle]
+pub unsafe extern "C" fn free_sized(p: *mut c_void, _size: usize) {
+    // SAFETY: the C library's contract: NULL or a live block.
+    unsafe { alloc::free_or_null(p.cast()) }
+}
+
+/// C23 `free_aligned_sized`: `free`.
+#[no_mangle]
+pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size: usize) {
+    // SAFETY: the C library's contract: NULL or a live block.
+    unsafe { alloc::free_or_null(p.cast()) }
+}
+
+/// `int malloc_trim(size_t pad)`: gives back what the calling thread can
+/// reach now; 1 if memory went back to the OS, else 0.
+#[no_mangle]
+pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
+    let before = crate::os_stats();
+    crate::collect();
+    let after = crate::os_stats();
+    (after.purged > before.purged || after.mapped < before.mapped) as c_int
+}
+
+/// `void malloc_stats(void)`: the statistics table to standard error.
+#[no_mangle]
+pub extern "C" fn malloc_stats() {
+    crate::print_stats(2);
+}
+
+/// glibc's `struct mallinfo2`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mallinfo2 {
+    arena: usize,
+    ordblks: usize,
+    smblks: usize,
+    hblks: usize,
+    hblkhd: usize,
+    usmblks: usize,
+    fsmblks: usize,
+    uordblks: usize,
+    fordblks: usize,
+    keepcost: usize,
+}
+
+/// glibc's `struct mallinfo` (`int` fields).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mallinfo {
+    arena: c_int,
+    ordblks: c_int,
+    smblks: c_int,
+    hblks: c_int,
+    hblkhd: c_int,
+    usmblks: c_int,
+    fsmblks: c_int,
+    uordblks: c_int,
+    fordblks: c_int,
+    keepcost: c_int,
+}
+
+/// `struct mallinfo2 mallinfo2(void)`: see the module's introduction.
+#[no_mangle]
+pub extern "C" fn mallinfo2() -> Mallinfo2 {
+    let s = crate::stats();
+    let arena = s.os.committed.saturating_sub(s.os.large_live + s.os.large_cached);
+    let used = s.small_bytes() as usize;
+    Mallinfo2 {
+        arena,
+        hblks: s.classes[crate::CLASS_ROWS - 1].live as usize,
+        hblkhd: s.os.large_live,
+        uordblks: used,
+        fordblks: arena.saturating_sub(used),
+        ..Mallinfo2::default()
+    }
+}
+
+/// `struct mallinfo mallinfo(void)`: [`mallinfo2`], each field clamped to
+/// `INT_MAX`.
+#[no_mangle]
+pub extern "C" fn mallinfo() -> Mallinfo {
+    let m = mallinfo2();
+    let c = |v: usize| v.min(c_int::MAX as usize) as c_int;
+    Mallinfo {
+        arena: c(m.arena),
+        ordblks: c(m.ordblks),
+        smblks: c(m.smblks),
+        hblks: c(m.hblks),
+        hblkhd: c(m.hblkhd),
+        usmblks: c(m.usmblks),
+        fsmblks: c(m.fsmblks),
+        uordblks: c(m.uordblks),
+        fordblks: c(m.fordblks),
+        keepcost: c(m.keepcost),
+    }
 }

@@ -1,6 +1,7 @@
 //! The front ends, the top layer: the C exports (`ffi`, `ffi_rpcss`), the
 //! Rust global allocator and owned blocks (`global_alloc`), the RpcSs
-//! environments from Rust (`environment`), the `Allocator` trait for both
+//! environments from Rust (`environment`), run-time settings from Rust and
+//! C (`options`), the `Allocator` trait for both
 //! (`allocator`, cargo feature `allocator-api2`, on by default), the malloc family for
 //! `LD_PRELOAD` (`malloc_override`, cargo feature `override`), the import
 //! slots of the static Windows library (`windows_static`, only with
@@ -15,5 +16,6 @@ pub(crate) mod ffi_rpcss;
 pub(crate) mod global_alloc;
 #[cfg(feature = "override")]
 pub(crate) mod malloc_override;
+pub(crate) mod options;
 #[cfg(all(windows, midl_static))]
 pub(crate) mod windows_static;

@@ -1,5 +1,7 @@
 //! Settings read from the environment once, at the first heap's creation,
-//! with `getenv` (no allocation, so it works under a malloc override):
+//! with `getenv` (no allocation, so it works under a malloc override), and
+//! changed at run time by the setters below (`api::options`), which read
+//! the environment first so that a value set explicitly wins:
 //!
 //! * `MIDL_ALLOC_PURGE_DELAY_MS` — how long freed memory waits before going
 //!   back to the OS (default 100);
@@ -28,9 +30,10 @@ static ONCE: Once = Once::new();
 static PURGE_DELAY_MS: AtomicU64 = AtomicU64::new(DEFAULT_PURGE_DELAY_MS);
 static SECRET: AtomicU64 = AtomicU64::new(0);
 static CHECKED: AtomicBool = AtomicBool::new(false);
-/// `MIDL_ALLOC_STATS` asked for the exit-time table and it is not yet
-/// registered.
+/// The exit-time statistics table is wanted (`MIDL_ALLOC_STATS`, or set).
 static PRINT_STATS: AtomicBool = AtomicBool::new(false);
+/// The exit-time printer has been registered (it checks `PRINT_STATS`).
+static PRINT_STATS_REGISTERED: AtomicBool = AtomicBool::new(false);
 /// `MIDL_ALLOC_HUGE_PAGES`: which memory is advised huge pages.
 static HUGE_PAGES: AtomicU32 = AtomicU32::new(HugePages::Buffers as u32);
 
@@ -75,15 +78,40 @@ pub(crate) fn load() {
     });
 }
 
-/// Whether `MIDL_ALLOC_STATS` asked for the exit-time statistics table
-/// and this is the first call to say so (the caller registers it once).
+/// Whether the exit-time statistics table is wanted and its printer is
+/// not yet registered, marking it registered (the caller registers it).
 pub(crate) fn take_stats_at_exit() -> bool {
-    PRINT_STATS.swap(false, Ordering::Relaxed)
+    PRINT_STATS.load(Ordering::Relaxed) && !PRINT_STATS_REGISTERED.swap(true, Ordering::Relaxed)
 }
+
+/// Whether the exit-time statistics table is wanted.
+pub(crate) fn stats_at_exit() -> bool {
+    PRINT_STATS.load(Ordering::Relaxed)
+}
+
+/// Sets whether the exit-time statistics table is wanted.
+pub(crate) fn set_stats_at_exit(on: bool) {
+    load();
+    PRINT_STATS.store(on, Ordering::Relaxed);
+}
+
+/// Longest purge delay a setter accepts (a day).
+pub(crate) const MAX_PURGE_DELAY_MS: u64 = 86_400_000;
 
 /// The purge delay in milliseconds.
 pub(crate) fn purge_delay_ms() -> u64 {
     PURGE_DELAY_MS.load(Ordering::Relaxed)
+}
+
+/// Sets the purge delay (heaps take it at their next maintenance pass).
+/// False, and nothing changed, past [`MAX_PURGE_DELAY_MS`].
+pub(crate) fn set_purge_delay_ms(ms: u64) -> bool {
+    if ms > MAX_PURGE_DELAY_MS {
+        return false;
+    }
+    load();
+    PURGE_DELAY_MS.store(ms, Ordering::Relaxed);
+    true
 }
 
 /// Which memory is advised transparent huge pages (see [`HugePages`]).
@@ -93,6 +121,12 @@ pub(crate) fn huge_pages() -> HugePages {
         1 => HugePages::Buffers,
         _ => HugePages::All,
     }
+}
+
+/// Sets which memory is advised huge pages from now on.
+pub(crate) fn set_huge_pages(h: HugePages) {
+    load();
+    HUGE_PAGES.store(h as u32, Ordering::Relaxed);
 }
 
 /// The process secret free-list keys are derived from.

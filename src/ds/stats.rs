@@ -42,6 +42,8 @@ pub(crate) static LARGE_REUSED: RelaxedCounter = RelaxedCounter::new();
 /// Bytes the shared span cache holds (freed large objects' memory, still
 /// mapped).
 pub(crate) static LARGE_CACHED: RelaxedGauge = RelaxedGauge::new();
+/// Bytes of the ranges of live large objects (their mappings' sizes).
+pub(crate) static LARGE_BYTES: RelaxedGauge = RelaxedGauge::new();
 /// Large objects resized by `realloc` without copying (grown or shrunk
 /// where they are, or their pages moved by the kernel), since start.
 pub(crate) static LARGE_RESIZED: RelaxedCounter = RelaxedCounter::new();
@@ -115,6 +117,8 @@ pub struct OsStats {
     /// Bytes of freed large objects kept mapped for reuse by any thread
     /// (part of `mapped`).
     pub large_cached: usize,
+    /// Bytes of the ranges of live large objects (part of `mapped`).
+    pub large_live: usize,
 }
 
 /// Reads the OS-level statistics.
@@ -129,6 +133,7 @@ pub fn os_stats() -> OsStats {
         large_reused: LARGE_REUSED.get(),
         large_resized: LARGE_RESIZED.get(),
         large_cached: LARGE_CACHED.get().max(0) as usize,
+        large_live: LARGE_BYTES.get().max(0) as usize,
     }
 }
 
@@ -167,6 +172,18 @@ impl Stats {
         self.classes
             .iter()
             .fold((0, 0, 0), |(a, f, l), c| (a + c.allocated, f + c.freed, l + c.live))
+    }
+
+    /// Bytes in live slab blocks (each counted at its class's block size).
+    pub fn small_bytes(&self) -> u64 {
+        self.classes[..LARGE].iter().map(|c| c.live * c.block_size).sum()
+    }
+
+    /// Bytes allocated now: live slab blocks at their block size, plus live
+    /// large objects' ranges (a gauge; see [`Stats`] for other threads'
+    /// latest blocks).
+    pub fn allocated_bytes(&self) -> u64 {
+        self.small_bytes() + self.os.large_live as u64
     }
 }
 

@@ -110,7 +110,7 @@ pub(crate) fn current_or_create() -> *mut Heap {
 }
 
 /// Registers the exit-time statistics printer if the settings ask for it
-/// (`MIDL_ALLOC_STATS=1`; once). Called with the calling thread's heap
+/// (`MIDL_ALLOC_STATS=1`, or set at run time; once). Called with the calling thread's heap
 /// installed, since registering may allocate.
 fn register_exit_hooks() {
     if config::take_stats_at_exit() {
@@ -119,7 +119,20 @@ fn register_exit_hooks() {
 }
 
 extern "C" fn print_stats_at_exit() {
-    stats::print(current(), 2);
+    if config::stats_at_exit() {
+        stats::print(current(), 2);
+    }
+}
+
+/// Sets whether the statistics table is printed at exit, registering the
+/// printer if it is not yet (the registration may allocate, so the calling
+/// thread's heap is made first).
+pub(crate) fn set_stats_at_exit(on: bool) {
+    config::set_stats_at_exit(on);
+    if on {
+        let _ = current_or_create();
+        register_exit_hooks();
+    }
 }
 
 /// The thread-exit hook: abandons the exiting thread's heap.

@@ -164,6 +164,7 @@ pub(crate) unsafe fn resize_in_place(
         if done {
             (*seg).map_size = need;
             (*seg).large_usable = need - offset;
+            stats::LARGE_BYTES.add(need as i64 - map_size as i64);
             stats::LARGE_RESIZED.add(1);
         }
         done
@@ -203,6 +204,7 @@ pub(crate) unsafe fn move_pages(seg: *mut Segment, new_size: usize) -> *mut u8 {
         (*moved).map_size = need;
         (*moved).large_usable = need - offset;
         check::segment_mapped(moved);
+        stats::LARGE_BYTES.add(need as i64 - map_size as i64);
         stats::LARGE_RESIZED.add(1);
         target.add(offset)
     }

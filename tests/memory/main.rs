@@ -16,6 +16,7 @@ mod large_cache;
 mod large_tier;
 mod pool_resident;
 mod purge_churn;
+mod purge_delay_setting;
 mod remote_burst;
 mod return_to_os;
 mod sparse;
@@ -77,6 +78,7 @@ macro_rules! cases {
 cases! {
     blocks::free_blocks_of_pages_in_use_are_given_back,
     big_block_reuse::big_blocks_in_steady_reuse_keep_their_memory,
+    purge_delay_setting::the_purge_delay_set_at_run_time_governs_what_goes_back,
     classes::classes_no_longer_used_give_their_pages_back,
     idle::a_burst_freed_by_its_own_thread_goes_back_without_further_calls,
     large_cache::cached_large_objects_go_back_after_the_delay,

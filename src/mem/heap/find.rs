@@ -37,6 +37,7 @@ impl Heap {
         unsafe {
             mark_class(&mut (*heap).state.classes_used, class);
             let now = os::now_ms();
+            Heap::follow_purge_delay(heap, now);
             if now >= (*heap).state.next_maintenance_ms && (*heap).state.next_maintenance_ms != 0 {
                 Heap::maintain(heap, now);
             }

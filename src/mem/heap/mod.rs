@@ -36,7 +36,7 @@ use super::page_queue::{queue_push_back, queue_push_front, queue_remove, PageQue
 use super::segment::{segment_of, slot_of, Segment, SegmentKind};
 use crate::base::bits::{div_ceil, mix64, ones, round_up};
 use crate::base::fault::{self, Fault};
-use crate::base::sync::model_const_fn;
+use crate::base::sync::{model_const_fn, MODEL_CHECKING};
 use crate::ds::config::{self, DEFAULT_PURGE_DELAY_MS};
 use crate::ds::size_class::{block_size, class_of, direct_slots_of, DIRECT_SLOTS, NUM_CLASSES, SMALL_PAGE_BLOCK_MAX};
 use crate::ds::stack::Linked;
@@ -398,6 +398,11 @@ impl Heap {
         // SAFETY: the heap is the caller's; the empty heap is not written.
         unsafe {
             if (*heap).state.quick_left != 0 || os::now_ms() >= (*heap).state.next_maintenance_ms {
+                return false;
+            }
+            // A changed purge delay setting is taken in `find_page`, which
+            // reschedules maintenance by it.
+            if !MODEL_CHECKING && config::purge_delay_ms().max(1) != (*heap).state.purge_delay_ms {
                 return false;
             }
             let grant = ((*heap).state.quick_grant * 2).clamp(QUICK_REFILLS_MIN, QUICK_REFILLS_MAX);

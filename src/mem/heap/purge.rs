@@ -3,6 +3,7 @@
 //! the free OS pages of sparse pages).
 
 use super::*;
+use crate::base::sync::MODEL_CHECKING;
 
 impl Heap {
     /// Periodic work from the slow path: adopt abandoned segments, collect
@@ -14,6 +15,29 @@ impl Heap {
     pub(super) unsafe fn maintain(heap: *mut Heap, now: u64) {
         // SAFETY: forwarded.
         unsafe { Heap::maintain_after(heap, now, (*heap).state.purge_delay_ms) }
+    }
+
+    /// Takes a changed purge delay setting (`api::options`) from the slow
+    /// path, with the next maintenance pass moved to the new interval: a
+    /// relaxed load and a compare.
+    ///
+    /// # Safety
+    /// As for [`Heap::maintain`].
+    #[inline]
+    pub(super) unsafe fn follow_purge_delay(heap: *mut Heap, now: u64) {
+        if MODEL_CHECKING {
+            return;
+        }
+        let delay = config::purge_delay_ms().max(1);
+        // SAFETY: the heap's state is the calling thread's.
+        unsafe {
+            if delay != (*heap).state.purge_delay_ms {
+                (*heap).state.purge_delay_ms = delay;
+                if (*heap).state.next_maintenance_ms != 0 {
+                    (*heap).state.next_maintenance_ms = now + maintenance_interval(delay);
+                }
+            }
+        }
     }
 
     /// Gives back now everything the heap can reach: maintenance with no
