@@ -50,12 +50,18 @@ void  midl_user_free(void *pBuffer);
 size_t midl_alloc_usable_size(const void *pBuffer);
 
 /* ---- Statistics ----------------------------------------------------------
- * One row per size class (block_size > 0), then one for large objects
- * (block_size == 0). Counts are exact for the calling thread and for exited
- * threads; another live thread's most recent blocks (about one page run per
- * class) are counted at its next slow path. A block freed by another thread
- * counts as freed once the page's owner has collected it. MIDL_ALLOC_STATS=1
- * in the environment prints the table to stderr at exit. */
+ * Counts are exact for the calling thread and for exited threads; another
+ * live thread's most recent blocks (about one page run per class) are
+ * counted at its next slow path. A block freed by another thread counts as
+ * freed once the page's owner has collected it. MIDL_ALLOC_STATS=1 in the
+ * environment (or MIDL_ALLOC_OPTION_STATS_AT_EXIT) prints the table to
+ * stderr at exit. */
+
+/* The version of struct midl_alloc_stats and of the JSON shape this header
+ * describes; fields are only ever added at the end of the struct. */
+#define MIDL_ALLOC_STATS_VERSION 2
+/* Rows of midl_alloc_get_class_stats in this release (one per size class,
+ * then large objects); a program may ask the library for its count. */
 #define MIDL_ALLOC_CLASS_ROWS 465
 
 struct midl_alloc_class_stats {
@@ -68,18 +74,35 @@ struct midl_alloc_class_stats {
 };
 
 struct midl_alloc_stats {
+    uint32_t size;    /* in: sizeof(struct midl_alloc_stats); out: bytes filled */
+    uint32_t version; /* out: the library's MIDL_ALLOC_STATS_VERSION */
     uint64_t os_reserved;        /* bytes mapped from the OS now */
     uint64_t os_committed;       /* of those, bytes not given back (upper bound of resident) */
-    uint64_t os_returned;        /* bytes given back with MADV_DONTNEED since start */
+    uint64_t os_returned;        /* bytes given back to the OS since start */
     uint64_t segments_abandoned; /* segments left by exited threads with live blocks */
     uint64_t segments_adopted;   /* of those, taken over by live threads */
-    uint32_t class_count;        /* MIDL_ALLOC_CLASS_ROWS */
+    uint64_t large_reused;       /* large objects placed in earlier ones' memory */
+    uint64_t large_resized;      /* large objects realloc resized without copying */
+    uint64_t large_cached;       /* bytes of freed large objects kept for reuse */
+    uint64_t large_live;         /* bytes of live large objects' ranges */
+    uint64_t allocated_bytes;    /* bytes allocated now: slab blocks + large_live */
+    uint64_t thread_allocated_bytes; /* the calling thread's blocks, since it started */
+    uint64_t thread_freed_bytes;     /* of those (and large objects it freed), freed */
+    uint32_t class_rows;         /* rows midl_alloc_get_class_stats has */
     uint32_t reserved_;
-    struct midl_alloc_class_stats classes[MIDL_ALLOC_CLASS_ROWS];
 };
 
-/* Fills *out; returns 0, or -1 if out is NULL. */
+/* Fills *out up to out->size bytes (set it to sizeof *out first): a
+ * program built against an older header gets the fields it knows. Returns
+ * 0, or -1 if out is NULL or out->size < 8. */
 int midl_alloc_get_stats(struct midl_alloc_stats *out);
+/* Fills up to capacity rows and returns how many there are (rows may be
+ * NULL with capacity 0, to ask). */
+size_t midl_alloc_get_class_stats(struct midl_alloc_class_stats *rows, size_t capacity);
+/* The statistics as one JSON object, written as snprintf would (at most
+ * len - 1 bytes and a NUL); returns the whole text's length, so a result
+ * >= len asks for a larger buffer. Allocates nothing. */
+size_t midl_alloc_stats_json(char *buf, size_t len);
 /* Gives back to the OS, now, what the calling thread can reach: its own
  * retired memory, and every segment left by exited threads (adopted; the
  * blocks freed into them since are then counted as freed). Other live

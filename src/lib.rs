@@ -52,10 +52,12 @@ pub use api::ffi::*;
 #[cfg(not(loom))]
 pub use api::ffi_rpcss::*;
 #[cfg(not(loom))]
+pub use api::ffi_stats::*;
+#[cfg(not(loom))]
 pub use api::global_alloc::{usable_size, AllocError, Allocation, MidlAlloc};
 #[cfg(not(loom))]
 pub use api::options::*;
-pub use ds::stats::{os_stats, ClassStats, OsStats, Stats, CLASS_ROWS};
+pub use ds::stats::{os_stats, ClassStats, OsStats, Stats, ThreadStats, CLASS_ROWS};
 
 /// Reads the allocator's statistics, after moving the calling thread's
 /// pending counts to them (see [`Stats`] for what other threads' counts
@@ -73,6 +75,19 @@ pub fn stats() -> Stats {
 #[cfg(not(loom))]
 pub fn collect() {
     global::thread::collect();
+}
+
+/// [`stats`] as one JSON object (its shape: docs/DESIGN.md, "Statistics").
+///
+/// ```
+/// let json = midl_alloc::stats_json();
+/// assert!(json.starts_with("{\"version\":2,"));
+/// ```
+#[cfg(not(loom))]
+pub fn stats_json() -> String {
+    let mut s = String::new();
+    let _ = ds::stats_json::write_json(&mut s, &stats());
+    s
 }
 
 /// Writes [`stats`] as a table to file descriptor `fd` (2: standard error),

@@ -6,9 +6,8 @@
 
 #![allow(non_snake_case)]
 
-use crate::ds::stats::{ClassStats, CLASS_ROWS};
 use crate::global::entry as alloc;
-use crate::global::{stats, thread};
+use crate::global::thread;
 use core::ffi::c_void;
 
 /// `void *MIDL_user_allocate(size_t cBytes)`: a block of at least `size`
@@ -81,57 +80,6 @@ pub unsafe extern "C" fn midl_alloc_usable_size(p: *const c_void) -> usize {
     unsafe { alloc::usable_size(p.cast()) }
 }
 
-/// `struct midl_alloc_stats` (see [`crate::Stats`]).
-#[repr(C)]
-pub struct midl_alloc_stats {
-    /// Bytes mapped from the OS now ([`crate::OsStats::mapped`]).
-    pub os_reserved: u64,
-    /// Bytes of that which may be backed ([`crate::OsStats::committed`]).
-    pub os_committed: u64,
-    /// Bytes given back to the OS since start ([`crate::OsStats::purged`]).
-    pub os_returned: u64,
-    /// Segments left behind by exiting threads, since start.
-    pub segments_abandoned: u64,
-    /// Abandoned segments taken over by a live thread, since start.
-    pub segments_adopted: u64,
-    /// Rows filled in `classes` (`MIDL_ALLOC_CLASS_ROWS`).
-    pub class_count: u32,
-    /// Zero (padding).
-    pub reserved_: u32,
-    /// One row per size class, then the large-object row.
-    pub classes: [ClassStats; CLASS_ROWS],
-}
-
-const _: () = assert!(CLASS_ROWS == 465, "MIDL_ALLOC_CLASS_ROWS in include/midl_alloc.h");
-
-/// `int midl_alloc_get_stats(struct midl_alloc_stats *out)`: fills `out`
-/// with the statistics (the calling thread's pending counts included);
-/// returns 0, or -1 when `out` is NULL.
-///
-/// # Safety
-/// `out` is NULL or valid for writing one `struct midl_alloc_stats`.
-#[no_mangle]
-pub unsafe extern "C" fn midl_alloc_get_stats(out: *mut midl_alloc_stats) -> i32 {
-    if out.is_null() {
-        return -1;
-    }
-    let s = stats::read(thread::current());
-    // SAFETY: `out` is valid for writes (caller's contract).
-    unsafe {
-        out.write(midl_alloc_stats {
-            os_reserved: s.os.mapped as u64,
-            os_committed: s.os.committed as u64,
-            os_returned: s.os.purged as u64,
-            segments_abandoned: s.os.segments_abandoned as u64,
-            segments_adopted: s.os.segments_adopted as u64,
-            class_count: CLASS_ROWS as u32,
-            reserved_: 0,
-            classes: s.classes,
-        })
-    };
-    0
-}
-
 /// `void midl_alloc_collect(void)`: gives back to the OS, now, what the
 /// calling thread can reach: its own retired memory, and every segment
 /// left by exited threads (adopted, their blocks freed since counted).
@@ -139,11 +87,4 @@ pub unsafe extern "C" fn midl_alloc_get_stats(out: *mut midl_alloc_stats) -> i32
 #[no_mangle]
 pub extern "C" fn midl_alloc_collect() {
     thread::collect();
-}
-
-/// `void midl_alloc_print_stats(int fd)`: writes the statistics as a table
-/// to file descriptor `fd`, without allocating.
-#[no_mangle]
-pub extern "C" fn midl_alloc_print_stats(fd: i32) {
-    stats::print(thread::current(), fd);
 }

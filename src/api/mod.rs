@@ -1,4 +1,5 @@
-//! The front ends, the top layer: the C exports (`ffi`, `ffi_rpcss`), the
+//! The front ends, the top layer: the C exports (`ffi`, `ffi_rpcss`,
+//! `ffi_stats`), the
 //! Rust global allocator and owned blocks (`global_alloc`), the RpcSs
 //! environments from Rust (`environment`), run-time settings from Rust and
 //! C (`options`), the `Allocator` trait for both
@@ -13,6 +14,7 @@ pub(crate) mod allocator;
 pub(crate) mod environment;
 pub(crate) mod ffi;
 pub(crate) mod ffi_rpcss;
+pub(crate) mod ffi_stats;
 pub(crate) mod global_alloc;
 #[cfg(feature = "override")]
 pub(crate) mod malloc_override;

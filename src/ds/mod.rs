@@ -9,3 +9,4 @@ pub(crate) mod size_class;
 pub(crate) mod spans;
 pub(crate) mod stack;
 pub(crate) mod stats;
+pub(crate) mod stats_json;

@@ -156,14 +156,28 @@ pub struct ClassStats {
     pub remote_frees: u64,
 }
 
-/// Allocator statistics: one row per size class, then large objects, and
-/// OS memory.
+/// The reading thread's own byte counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadStats {
+    /// Bytes of blocks this thread allocated (slab blocks at their block
+    /// size, large objects at their ranges'), since it started.
+    pub allocated_bytes: u64,
+    /// Bytes of this thread's slab blocks freed (by it or, once it has
+    /// collected them, by other threads), and of large objects it freed.
+    pub freed_bytes: u64,
+}
+
+/// Allocator statistics: one row per size class, then large objects, OS
+/// memory, and the reading thread's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stats {
     /// Rows in size-class order; the last row counts large objects.
     pub classes: [ClassStats; CLASS_ROWS],
     /// OS memory.
     pub os: OsStats,
+    /// The calling thread's counters (zero from a thread that never
+    /// allocated).
+    pub thread: ThreadStats,
 }
 
 impl Stats {
@@ -203,6 +217,7 @@ pub(crate) fn snapshot() -> Stats {
     Stats {
         classes,
         os: os_stats(),
+        thread: ThreadStats::default(),
     }
 }
 

@@ -280,8 +280,8 @@ static void join(HANDLE *th, int n) {
 
 int main(void) {
     InitializeCriticalSection(&queue_lock);
-    struct midl_alloc_stats before, after;
-    CHECK(midl_alloc_get_stats(&before) == 0, "stats");
+    static struct midl_alloc_class_stats before[MIDL_ALLOC_CLASS_ROWS], after[MIDL_ALLOC_CLASS_ROWS];
+    CHECK(midl_alloc_get_class_stats(before, MIDL_ALLOC_CLASS_ROWS) == MIDL_ALLOC_CLASS_ROWS, "stats");
 
     CHECK(RpcServerUseProtseqEpA((RPC_CSTR) "ncalrpc", 16, (RPC_CSTR)ENDPOINT, NULL) == RPC_S_OK, "protseq");
     CHECK(RpcServerRegisterIf(MidlTest_v1_0_s_ifspec, NULL, NULL) == RPC_S_OK, "register");
@@ -314,11 +314,11 @@ int main(void) {
     DWORD start = GetTickCount();
     for (;;) {
         midl_alloc_collect();
-        CHECK(midl_alloc_get_stats(&after) == 0, "stats");
+        CHECK(midl_alloc_get_class_stats(after, MIDL_ALLOC_CLASS_ROWS) == MIDL_ALLOC_CLASS_ROWS, "stats");
         allocated = live = 0;
-        for (uint32_t c = 0; c < after.class_count; c++) {
-            allocated += after.classes[c].allocated - before.classes[c].allocated;
-            live += after.classes[c].live;
+        for (uint32_t c = 0; c < MIDL_ALLOC_CLASS_ROWS; c++) {
+            allocated += after[c].allocated - before[c].allocated;
+            live += after[c].live;
         }
         if (live == 0 || GetTickCount() - start > 60000) break;
         Sleep(250);

@@ -156,7 +156,7 @@ impl Heap {
                     continue;
                 }
                 (*page).collect();
-                count(page);
+                count(heap, page);
                 let (class, used, room) = (*page).local(|l| {
                     l.prev = ptr::null_mut();
                     l.next = ptr::null_mut();
@@ -264,10 +264,23 @@ impl Heap {
                 while !page.is_null() {
                     // Blocks other threads freed count once collected.
                     (*page).collect();
-                    count(page);
+                    count(heap, page);
                     page = (*page).local(|l| l.next);
                 }
             }
+        }
+    }
+
+    /// The calling thread's byte counters (allocated, freed), after
+    /// [`Heap::flush_counts`]; zeros for the empty heap.
+    ///
+    /// # Safety
+    /// As for [`Heap::flush_counts`].
+    pub(crate) unsafe fn thread_counters(heap: *mut Heap) -> (u64, u64) {
+        // SAFETY: forwarded; the state is the calling thread's.
+        unsafe {
+            Heap::flush_counts(heap);
+            ((*heap).state.thread_allocated, (*heap).state.thread_freed)
         }
     }
 
@@ -284,7 +297,7 @@ impl Heap {
             while !page.is_null() {
                 let next = (*page).local(|l| l.next);
                 (*page).collect();
-                count(page);
+                count(heap, page);
                 (*page).set_role(Role::Queued);
                 let used = (*page).local(|l| {
                     l.prev = ptr::null_mut();

@@ -46,7 +46,7 @@ impl Heap {
             let sentinel = addr_of_mut!((*heap).empty);
             let old = (*heap).pages[class];
             if old != sentinel {
-                count(old);
+                count(heap, old);
                 (*old).set_role(Role::Queued);
             }
             Heap::set_current(heap, class, sentinel);

@@ -28,6 +28,7 @@ impl Heap {
                         (*heap).state.large_cache[i] = ptr::null_mut();
                         (*heap).state.large_cached_bytes -= (*seg).map_size;
                         (*heap).state.large_allocs += 1;
+                        (*heap).state.thread_allocated += (*seg).map_size as u64;
                         stats::LARGE_BYTES.add((*seg).map_size as i64);
                         return (large::reuse(seg, size, align), false);
                     }
@@ -60,9 +61,11 @@ impl Heap {
                 None => (large::alloc(size, align), true),
             };
             if !p.is_null() {
-                stats::LARGE_BYTES.add((*segment_of(p)).map_size as i64);
+                let size = (*segment_of(p)).map_size;
+                stats::LARGE_BYTES.add(size as i64);
                 if (*heap).state.live {
                     (*heap).state.large_allocs += 1;
+                    (*heap).state.thread_allocated += size as u64;
                 } else {
                     stats::record_large(1, 0);
                 }
@@ -90,6 +93,9 @@ impl Heap {
             }
             let size = (*seg).map_size;
             stats::LARGE_BYTES.add(-(size as i64));
+            if (*heap).state.live {
+                (*heap).state.thread_freed += size as u64;
+            }
             if (*heap).state.live && (*heap).state.large_cached_bytes + size <= LARGE_CACHE_BYTES {
                 if let Some(slot) = (*heap).state.large_cache.iter().position(|s| s.is_null()) {
                     // Unstamped: the next maintenance stamps it (no clock

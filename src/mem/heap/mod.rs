@@ -132,6 +132,12 @@ struct State {
     /// quick for shared atomics).
     large_allocs: u64,
     large_frees: u64,
+    /// Bytes of blocks this heap handed out, and of its blocks freed (by
+    /// any thread, counted when collected), as their pages' counts are
+    /// taken; large objects at their ranges' size, freed ones counted by
+    /// the freeing thread. Plain: the heap's own.
+    thread_allocated: u64,
+    thread_freed: u64,
     /// Bytes carved into fresh blocks since the carve path last purged.
     carved: usize,
     /// Pages listed in their segments' `sparse_mask`, waiting for
@@ -164,6 +170,8 @@ impl State {
                 key,
                 large_allocs: 0,
                 large_frees: 0,
+                thread_allocated: 0,
+                thread_freed: 0,
                 carved: 0,
                 sparse_pages: 0,
                 retained: 0,
@@ -467,15 +475,22 @@ impl Heap {
     }
 }
 
-/// Moves a page's counts to the process-wide statistics.
+/// Moves a page's counts to the process-wide statistics and the heap's
+/// per-thread byte counters.
 ///
 /// # Safety
-/// The calling thread owns the page, which is in use.
-unsafe fn count(page: *mut Page) {
-    // SAFETY: forwarded.
+/// The calling thread owns the page, which is in use, and `heap`.
+unsafe fn count(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: forwarded; the heap is the calling thread's.
     unsafe {
         let c = (*page).take_counts();
-        stats::record((*page).local(|l| l.class as usize), c);
+        let class = (*page).local(|l| l.class as usize);
+        stats::record(class, c);
+        if (*heap).state.live {
+            let size = block_size(class) as u64;
+            (*heap).state.thread_allocated += c.allocs as u64 * size;
+            (*heap).state.thread_freed += c.frees as u64 * size;
+        }
     }
 }
 

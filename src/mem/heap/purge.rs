@@ -130,7 +130,7 @@ impl Heap {
                 if used != 0 || allocs != 0 {
                     // (Its counts go to the statistics, so `allocs` tells
                     // at the next maintenance whether it was used since.)
-                    count(page);
+                    count(heap, page);
                     continue;
                 }
                 Heap::set_current(heap, class, sentinel);

@@ -130,7 +130,7 @@ impl Heap {
         unsafe {
             let seg = segment_of(page.cast());
             let i = Segment::page_index(seg, page);
-            count(page);
+            count(heap, page);
             (*page).reset(now);
             let listed = Segment::local(seg, |l| {
                 let listed = l.sparse_mask >> i & 1 != 0;
