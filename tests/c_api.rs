@@ -67,7 +67,8 @@ fn compile_and_run(name: &str) -> String {
     run_c(name, Build::Default, &[]).0
 }
 
-/// Compiles tests/c/<name>.c against the `build` library, runs it with the
+/// Compiles tests/c/<name>.c (or <name>.c from the repository's root if
+/// `name` has a `/`) against the `build` library, runs it with the
 /// extra environment `env`, and returns its (stdout, stderr); fails the test
 /// if it does not exit 0.
 fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
@@ -79,7 +80,8 @@ fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
         Build::Checked => "checked-",
         Build::Override => "override-",
     };
-    let out = std::env::temp_dir().join(format!("midl-alloc-{tag}{name}-{}", std::process::id()));
+    let base = name.rsplit('/').next().unwrap();
+    let out = std::env::temp_dir().join(format!("midl-alloc-{tag}{base}-{}", std::process::id()));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-pthread"])
@@ -87,7 +89,11 @@ fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
         .arg(root.join("include"))
         .arg("-I")
         .arg(root.join("tests/c"))
-        .arg(root.join("tests/c").join(format!("{name}.c")))
+        .arg(if name.contains('/') {
+            root.join(format!("{name}.c"))
+        } else {
+            root.join("tests/c").join(format!("{name}.c"))
+        })
         .arg("-o")
         .arg(&out)
         .args(if build == Build::Override || build == Build::Dlopen {
@@ -195,6 +201,14 @@ fn c_checked_mode_request_without_the_feature_is_reported() {
 fn c_override_gives_glibc_semantics_under_ld_preload() {
     let (out, _) = run_c("override", Build::Override, &[]);
     assert!(out.contains("5 checks passed"), "{out}");
+}
+
+#[test]
+fn c_rpc_server_example_serves_every_call() {
+    let (out, _) = run_c("examples/c/rpc_server", Build::Default, &[]);
+    assert!(out.contains("50000 calls served"), "{out}");
+    let json = out.lines().nth(1).unwrap_or("");
+    assert!(json.starts_with("{\"version\":2,") && json.ends_with('}'), "{out}");
 }
 
 #[test]

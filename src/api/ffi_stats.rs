@@ -5,8 +5,8 @@
 use crate::ds::stats::{ClassStats, CLASS_ROWS};
 use crate::ds::stats_json::{write_json, Truncating, STATS_VERSION};
 use crate::global::{stats, thread};
-use std::os::raw::c_char;
 use core::mem::size_of;
+use std::os::raw::c_char;
 
 /// `struct midl_alloc_stats` (see [`crate::Stats`]). The caller sets
 /// `size` to the size of the struct it knows; the library fills what both

@@ -44,7 +44,9 @@
 #![allow(clippy::missing_safety_doc)] // the C library's contracts, documented above
 
 use crate::base::bits::{checked_round_up, is_multiple_of};
+use crate::ds::stats::{os_stats, CLASS_ROWS};
 use crate::global::entry as alloc;
+use crate::global::{stats, thread};
 use crate::pal::{self, EINVAL, ENOMEM};
 use core::ffi::{c_int, c_void};
 
@@ -186,16 +188,16 @@ pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size
 /// reach now; 1 if memory went back to the OS, else 0.
 #[no_mangle]
 pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
-    let before = crate::os_stats();
-    crate::collect();
-    let after = crate::os_stats();
+    let before = os_stats();
+    thread::collect();
+    let after = os_stats();
     (after.purged > before.purged || after.mapped < before.mapped) as c_int
 }
 
 /// `void malloc_stats(void)`: the statistics table to standard error.
 #[no_mangle]
 pub extern "C" fn malloc_stats() {
-    crate::print_stats(2);
+    stats::print(thread::current(), 2);
 }
 
 /// glibc's `struct mallinfo2`.
@@ -233,12 +235,12 @@ pub struct Mallinfo {
 /// `struct mallinfo2 mallinfo2(void)`: see the module's introduction.
 #[no_mangle]
 pub extern "C" fn mallinfo2() -> Mallinfo2 {
-    let s = crate::stats();
+    let s = stats::read(thread::current());
     let arena = s.os.committed.saturating_sub(s.os.large_live + s.os.large_cached);
     let used = s.small_bytes() as usize;
     Mallinfo2 {
         arena,
-        hblks: s.classes[crate::CLASS_ROWS - 1].live as usize,
+        hblks: s.classes[CLASS_ROWS - 1].live as usize,
         hblkhd: s.os.large_live,
         uordblks: used,
         fordblks: arena.saturating_sub(used),

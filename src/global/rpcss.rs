@@ -5,7 +5,10 @@
 //! exports and the Rust API (`api`) share these functions.
 
 use super::entry;
+use crate::base::sync::plain::AtomicBool;
+use crate::base::sync::Ordering;
 use crate::mem::rpcss::{ChunkSource, Cursor, Registry, CHUNK_BYTES, RPC_S_INVALID_ARG, RPC_S_OK, RPC_S_OUT_OF_MEMORY};
+use crate::pal::ThreadExitKey;
 use core::cell::Cell;
 use core::ffi::c_void;
 use std::sync::Once;
@@ -27,6 +30,37 @@ thread_local! {
     /// The calling thread's spare environment slot (index + 1, 0 for none;
     /// see `Registry::enable`).
     static SPARE_SLOT: Cell<u32> = const { Cell::new(0) };
+    /// Whether [`SPARE_KEY`] is set for this thread, so its exit gives the
+    /// spares back.
+    static SPARE_ARMED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The thread-exit hook that gives a thread's spares back (a key of its
+/// own: the heap's hook knows nothing of environments).
+static SPARE_KEY: ThreadExitKey = ThreadExitKey::new();
+static SPARE_KEY_ONCE: Once = Once::new();
+/// Whether SPARE_KEY was created (a flag ordered by SPARE_KEY_ONCE).
+static SPARE_KEY_OK: AtomicBool = AtomicBool::new(false);
+
+/// Whether the calling thread may keep spares: its exit hook is armed (or
+/// is armed now). False if the process has no key left; nothing is kept
+/// then.
+fn spares_armed() -> bool {
+    if SPARE_ARMED.with(Cell::get) {
+        return true;
+    }
+    SPARE_KEY_ONCE.call_once(|| {
+        // SAFETY: the key is created once, here, before any set.
+        let ok = unsafe { SPARE_KEY.create(spares_at_exit) };
+        SPARE_KEY_OK.store(ok, Ordering::Relaxed);
+    });
+    if !SPARE_KEY_OK.load(Ordering::Relaxed) {
+        return false;
+    }
+    // SAFETY: the key exists; any non-null value arms the hook.
+    unsafe { SPARE_KEY.set(core::ptr::NonNull::<c_void>::dangling().as_ptr()) };
+    SPARE_ARMED.with(|a| a.set(true));
+    true
 }
 
 /// [`HEAP_CHUNKS`]' alloc.
@@ -40,13 +74,13 @@ fn alloc_chunk(bytes: usize) -> *mut u8 {
     entry::malloc_aligned(bytes, 16)
 }
 
-/// [`HEAP_CHUNKS`]' free: kept as the thread's spare if it has none and
-/// the thread has a heap (whose exit hook, [`thread_exit`], frees it).
+/// [`HEAP_CHUNKS`]' free: kept as the thread's spare if it has none (and
+/// its exit hook is armed).
 ///
 /// # Safety
 /// `p` is a chunk `HEAP_CHUNKS.alloc` returned, not used again.
 unsafe fn free_chunk(p: *mut u8, bytes: usize) {
-    if bytes == CHUNK_BYTES && super::thread::has_heap() && SPARE_CHUNK.with(|c| c.get().is_null()) {
+    if bytes == CHUNK_BYTES && SPARE_CHUNK.with(|c| c.get().is_null()) && spares_armed() {
         SPARE_CHUNK.with(|c| c.set(p));
         return;
     }
@@ -54,11 +88,11 @@ unsafe fn free_chunk(p: *mut u8, bytes: usize) {
     unsafe { entry::free(p) }
 }
 
-/// The calling thread's spare slot, for a disable to fill: only a thread
-/// with a heap keeps one (its exit hook gives it back); for others a full
-/// dummy, so the slot goes back to the shared list.
+/// The calling thread's spare slot, for a disable to fill (only a thread
+/// whose exit hook is armed keeps one; for others a full dummy, so the
+/// slot goes back to the shared list).
 fn with_spare_for_disable<R>(f: impl FnOnce(&mut u32) -> R) -> R {
-    if !super::thread::has_heap() {
+    if !spares_armed() {
         let mut full = u32::MAX;
         return f(&mut full);
     }
@@ -70,9 +104,12 @@ fn with_spare_for_disable<R>(f: impl FnOnce(&mut u32) -> R) -> R {
     })
 }
 
-/// At the exit of a thread with a heap (before the heap is abandoned):
-/// gives back its spare chunk and spare slot.
-pub(crate) fn thread_exit() {
+/// The exit hook: gives back the thread's spare chunk and spare slot.
+///
+/// # Safety
+/// Called by the OS at thread exit (the value is a flag, not a pointer).
+unsafe extern "C" fn spares_at_exit(_: *mut c_void) {
+    SPARE_ARMED.with(|a| a.set(false));
     let chunk = SPARE_CHUNK.with(|c| c.replace(core::ptr::null_mut()));
     if !chunk.is_null() {
         // SAFETY: the spare chunk is a block of the allocator nothing uses.

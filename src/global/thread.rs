@@ -66,13 +66,6 @@ pub(crate) fn current() -> *mut Heap {
     slot::get()
 }
 
-/// Whether the calling thread has a heap of its own (so its exit hook
-/// will run).
-#[inline]
-pub(crate) fn has_heap() -> bool {
-    current() != empty_heap()
-}
-
 /// The calling thread's heap, created if needed. Null if the OS has no
 /// memory for it.
 #[cold]
@@ -144,9 +137,6 @@ unsafe extern "C" fn on_thread_exit(arg: *mut c_void) {
     if heap.is_null() {
         return;
     }
-    // The environments' spares are freed into the heap while it is still
-    // the thread's.
-    super::rpcss::thread_exit();
     // Anything this thread frees from now on goes down the remote path;
     // anything it allocates makes a fresh heap (and re-arms the key).
     slot::set(empty_heap());

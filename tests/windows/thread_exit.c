@@ -45,7 +45,7 @@ static DWORD WINAPI worker(void *arg) {
 }
 
 static uint64_t reserved_now(void) {
-    struct midl_alloc_stats s;
+    struct midl_alloc_stats s = {.size = sizeof s};
     CHECK(midl_alloc_get_stats(&s) == 0, "stats");
     return s.os_reserved;
 }
@@ -71,12 +71,14 @@ int main(void) {
         if (getenv("MIDL_TEST_VERBOSE")) printf("round %d: reserved %llu KiB\n", r, (unsigned long long)reserved_now() >> 10);
     }
     midl_alloc_collect();
-    struct midl_alloc_stats s;
+    struct midl_alloc_stats s = {.size = sizeof s};
     CHECK(midl_alloc_get_stats(&s) == 0, "stats");
+    static struct midl_alloc_class_stats rows[MIDL_ALLOC_CLASS_ROWS];
+    CHECK(midl_alloc_get_class_stats(rows, MIDL_ALLOC_CLASS_ROWS) == MIDL_ALLOC_CLASS_ROWS, "rows");
     uint64_t live = 0, allocated = 0;
-    for (uint32_t c = 0; c < s.class_count; c++) {
-        live += s.classes[c].live;
-        allocated += s.classes[c].allocated;
+    for (uint32_t c = 0; c < MIDL_ALLOC_CLASS_ROWS; c++) {
+        live += rows[c].live;
+        allocated += rows[c].allocated;
     }
     printf("thread exit: %d threads, %llu blocks, segments abandoned %llu, adopted %llu; reserved %llu KiB after "
            "round 3, %llu KiB after round %d\n",
