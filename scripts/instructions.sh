@@ -21,6 +21,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 cargo build --release --lib >/dev/null 2>&1
+cargo build --release --lib --features dlopen-tls --target-dir target/dlopen-tls >/dev/null 2>&1
 cargo build --release --example pair_instructions >/dev/null 2>&1
 mi_dir=$(cargo metadata --format-version 1 | python3 -c '
 import json, sys, os
@@ -34,6 +35,9 @@ gcc -O2 -fPIC -shared -DNOOP_LIBRARY examples/c/pairs.c -o "$tmp/libnoop.so"
 lib=$PWD/target/release
 gcc -O2 -DALLOC=MIDL_user_allocate -DFREE=MIDL_user_free examples/c/pairs.c -L"$lib" -lmidl_alloc \
     -Wl,-rpath,"$lib" -o "$tmp/pairs-midl"
+dl_lib=$PWD/target/dlopen-tls/release
+gcc -O2 -DALLOC=MIDL_user_allocate -DFREE=MIDL_user_free examples/c/pairs.c -L"$dl_lib" -lmidl_alloc \
+    -Wl,-rpath,"$dl_lib" -o "$tmp/pairs-midl-dlopen-tls"
 gcc -O2 -DALLOC=mi_malloc -DFREE=mi_free examples/c/pairs.c -L"$tmp" -lmimalloc -Wl,-rpath,"$tmp" -o "$tmp/pairs-mimalloc"
 gcc -O2 -fno-builtin -DALLOC=malloc -DFREE=free examples/c/pairs.c -o "$tmp/pairs-glibc"
 gcc -O2 -DALLOC=noop_alloc -DFREE=noop_free examples/c/pairs.c -L"$tmp" -lnoop -Wl,-rpath,"$tmp" -o "$tmp/pairs-empty"
@@ -63,14 +67,16 @@ out=results/instructions.md
     echo "\`examples/c/pairs.c\` calls each allocator's functions through the PLT, as a C program does:"
     echo "\`MIDL_user_allocate\`/\`MIDL_user_free\` in libmidl_alloc.so; \`mi_malloc\`/\`mi_free\` in a shared build of the"
     echo "mimalloc sources that the benchmarks use ($mi_version, mimalloc v3, release flags); glibc's \`malloc\`/\`free\`."
-    echo "The same loop calling two empty functions in a shared library is subtracted."
+    echo "The same loop calling two empty functions in a shared library is subtracted. midl-alloc (dlopen-tls):"
+    echo "the \`dlopen-tls\` build, whose heap slot is a general-dynamic TLS variable (a \`__tls_get_addr\` call) rather"
+    echo "than initial-exec, so the library loads with dlopen into any process."
     echo
-    echo "| size (bytes) | midl-alloc | mimalloc | glibc malloc |"
-    echo "|---:|---:|---:|---:|"
+    echo "| size (bytes) | midl-alloc | mimalloc | glibc malloc | midl-alloc (dlopen-tls) |"
+    echo "|---:|---:|---:|---:|---:|"
     for size in $SIZES; do
         empty=$(collected pairs "$tmp/pairs-empty" "$size" "$N")
         row="| $size"
-        for a in midl mimalloc glibc; do
+        for a in midl mimalloc glibc midl-dlopen-tls; do
             row="$row | $(per_pair "$(collected pairs "$tmp/pairs-$a" "$size" "$N")" "$empty" "$c_pairs")"
         done
         echo "$row |"

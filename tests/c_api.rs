@@ -16,6 +16,10 @@ enum Build {
     /// The default library, not linked: the program loads it with
     /// `dlopen` from the path in `MIDL_TEST_LIBRARY`
     Dlopen,
+    /// `--features valgrind`, the program run under valgrind's memcheck
+    Valgrind,
+    /// `--features dlopen-tls`, loaded with `dlopen` as `Dlopen`
+    DlopenTls,
 }
 
 /// Builds the crate's shared library from the current sources (`cargo test`
@@ -25,10 +29,14 @@ fn lib_dir(build: Build) -> PathBuf {
     static DEFAULT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     static OVERRIDE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    static VALGRIND: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    static DLOPEN_TLS: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let (cell, dir, features) = match build {
         Build::Default | Build::Dlopen => (&DEFAULT, "c-api", ""),
         Build::Checked => (&CHECKED, "c-api-checked", "checked"),
         Build::Override => (&OVERRIDE, "c-api-override", "override"),
+        Build::Valgrind => (&VALGRIND, "c-api-valgrind", "valgrind"),
+        Build::DlopenTls => (&DLOPEN_TLS, "c-api-dlopen-tls", "dlopen-tls"),
     };
     cell.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -79,12 +87,14 @@ fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
         Build::Dlopen => "dlopen-",
         Build::Checked => "checked-",
         Build::Override => "override-",
+        Build::Valgrind => "valgrind-",
+        Build::DlopenTls => "dlopen-tls-",
     };
     let base = name.rsplit('/').next().unwrap();
     let out = std::env::temp_dir().join(format!("midl-alloc-{tag}{base}-{}", std::process::id()));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-pthread"])
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-pthread"])
         .arg("-I")
         .arg(root.join("include"))
         .arg("-I")
@@ -96,7 +106,7 @@ fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
         })
         .arg("-o")
         .arg(&out)
-        .args(if build == Build::Override || build == Build::Dlopen {
+        .args(if matches!(build, Build::Override | Build::Dlopen | Build::DlopenTls) {
             vec!["-ldl".to_string()]
         } else {
             vec![
@@ -111,18 +121,27 @@ fn run_c(name: &str, build: Build, env: &[(&str, &str)]) -> (String, String) {
     assert!(status.success(), "compiling tests/c/{name}.c failed");
     // cargo test puts target/<profile>/deps on LD_LIBRARY_PATH, which beats
     // the rpath: point it at the library just built.
-    let mut cmd = Command::new(&out);
+    let mut cmd = if build == Build::Valgrind {
+        let mut c = Command::new("valgrind");
+        c.args(["--leak-check=full", "--errors-for-leak-kinds=definite"])
+            .arg(&out);
+        c
+    } else {
+        Command::new(&out)
+    };
     if build == Build::Override {
         cmd.env("LD_PRELOAD", lib.join("libmidl_alloc.so"));
     }
-    if build == Build::Dlopen {
+    if matches!(build, Build::Dlopen | Build::DlopenTls) {
         cmd.env("MIDL_TEST_LIBRARY", lib.join("libmidl_alloc.so"));
     }
     let run = cmd
         .env("LD_LIBRARY_PATH", &lib)
         .envs(env.iter().copied())
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| {
+            panic!("cannot run {name} (valgrind for the valgrind build: apt-get install valgrind): {e}")
+        });
     let _ = std::fs::remove_file(&out);
     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
@@ -209,6 +228,59 @@ fn c_rpc_server_example_serves_every_call() {
     assert!(out.contains("50000 calls served"), "{out}");
     let json = out.lines().nth(1).unwrap_or("");
     assert!(json.starts_with("{\"version\":2,") && json.ends_with('}'), "{out}");
+}
+
+/// The `dlopen-tls` build takes no static TLS (the dynamic section has no
+/// `STATIC_TLS` flag, which the default build's initial-exec slot sets)
+/// and passes the dlopen program.
+#[test]
+fn c_dlopen_tls_build_needs_no_static_tls_and_loads_with_dlopen() {
+    let flags = |build: Build| -> String {
+        let out = Command::new("readelf")
+            .arg("-d")
+            .arg(lib_dir(build).join("libmidl_alloc.so"))
+            .output()
+            .expect("readelf (binutils)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        flags(Build::Default).contains("STATIC_TLS"),
+        "the default build should use initial-exec TLS"
+    );
+    let dl = flags(Build::DlopenTls);
+    assert!(dl.contains("FLAGS") && !dl.contains("STATIC_TLS"), "{dl}");
+    let (out, _) = run_c("dlopen", Build::DlopenTls, &[]);
+    assert!(out.contains("checks passed"), "{out}");
+}
+
+/// The `valgrind` build under memcheck: each of the faulty program's errors
+/// is reported where it is (the default build, unannounced, gives none of
+/// them), and the contract program, correct, gets no report at all.
+#[test]
+fn c_memcheck_reports_leaks_uses_after_free_and_invalid_frees() {
+    let (out, err) = run_c("memcheck_faulty", Build::Valgrind, &[]);
+    assert!(out.contains("faulty program done"), "{out}");
+    for (what, text) in [
+        ("the read after free", "Invalid read of size 1"),
+        (
+            "the branch on fresh memory",
+            "Conditional jump or move depends on uninitialised value",
+        ),
+        ("the double free", "Invalid free()"),
+        ("the leak", "definitely lost: 100 bytes in 1 blocks"),
+        ("four errors and no more", "ERROR SUMMARY: 4 errors from 4 contexts"),
+    ] {
+        assert!(err.contains(text), "memcheck did not report {what} ({text:?}):\n{err}");
+    }
+    for line in ["memcheck_faulty.c:35", "memcheck_faulty.c:40", "memcheck_faulty.c:47"] {
+        assert!(err.contains(line), "no report at {line}:\n{err}");
+    }
+    let (out, err) = run_c("contract", Build::Valgrind, &[]);
+    assert!(out.contains("checks passed"), "{out}");
+    assert!(
+        err.contains("ERROR SUMMARY: 0 errors"),
+        "memcheck reported a correct program:\n{err}"
+    );
 }
 
 #[test]

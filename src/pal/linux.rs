@@ -249,7 +249,7 @@ impl ThreadExitKey {
 /// the cost is that the library takes 8 bytes of static TLS, which glibc's
 /// reserve covers even for a library loaded with `dlopen` after start-up.
 /// (x86-64 only; `pal::thread_slot!` picks it.)
-#[cfg(all(target_arch = "x86_64", not(midl_generic_tls)))]
+#[cfg(all(target_arch = "x86_64", not(any(midl_generic_tls, feature = "dlopen-tls"))))]
 macro_rules! linux_x86_64_thread_slot {
     ($name:ident: $ty:ty = $init:path) => {
         mod $name {
@@ -310,7 +310,7 @@ macro_rules! linux_x86_64_thread_slot {
         }
     };
 }
-#[cfg(all(target_arch = "x86_64", not(midl_generic_tls)))]
+#[cfg(all(target_arch = "x86_64", not(any(midl_generic_tls, feature = "dlopen-tls"))))]
 pub(crate) use linux_x86_64_thread_slot;
 
 #[cfg(test)]

@@ -14,7 +14,9 @@
 //!   [`set_errno`] with [`ENOMEM`] / [`EINVAL`];
 //! * threads: [`ThreadExitKey`] (a destructor at thread exit) and
 //!   [`thread_slot!`](crate::pal::thread_slot) (a per-thread pointer, as
-//!   cheap as the target allows).
+//!   cheap as the target allows);
+//! * tools: `valgrind` (client requests that tell memcheck about blocks,
+//!   cargo feature `valgrind`).
 
 #[cfg(not(windows))]
 mod linux;
@@ -25,6 +27,12 @@ use linux as os;
 mod windows;
 #[cfg(windows)]
 use windows as os;
+
+/// Valgrind client requests (cargo feature `valgrind`).
+#[cfg(feature = "valgrind")]
+pub(crate) mod valgrind;
+#[cfg(all(feature = "valgrind", not(target_arch = "x86_64")))]
+compile_error!("the valgrind feature's client requests are written for x86-64");
 
 pub(crate) use os::{
     abort, advise_huge_pages, at_exit, decommit, env_var, map, map_aligned, now_ms, random_u64, remap_in_place,
@@ -46,8 +54,15 @@ compile_error!(
 /// (of type `Type`, or a `repr(transparent)` wrapper of it).
 /// On x86-64 Linux an initial-exec TLS variable defined in assembly (see
 /// `linux`); on Windows a TLS index (see `windows`); elsewhere, or with
-/// `--cfg midl_generic_tls`, a const `thread_local!`.
-#[cfg(all(target_arch = "x86_64", target_os = "linux", not(midl_generic_tls)))]
+/// `--cfg midl_generic_tls` or the cargo feature `dlopen-tls`, a const
+/// `thread_local!`, which in a shared library takes the general-dynamic
+/// TLS model: the library then loads with `dlopen` whatever the static TLS
+/// space left (the initial-exec slot marks it `STATIC_TLS`).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(any(midl_generic_tls, feature = "dlopen-tls"))
+))]
 macro_rules! thread_slot {
     ($($t:tt)*) => {
         $crate::pal::linux_x86_64_thread_slot! { $($t)* }
@@ -61,7 +76,14 @@ macro_rules! thread_slot {
     };
 }
 
-#[cfg(not(any(windows, all(target_arch = "x86_64", target_os = "linux", not(midl_generic_tls)))))]
+#[cfg(not(any(
+    windows,
+    all(
+        target_arch = "x86_64",
+        target_os = "linux",
+        not(any(midl_generic_tls, feature = "dlopen-tls"))
+    )
+)))]
 macro_rules! thread_slot {
     ($name:ident: $ty:ty = $init:path) => {
         mod $name {
@@ -86,6 +108,10 @@ macro_rules! thread_slot {
     };
 }
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux", not(midl_generic_tls)))]
+#[cfg(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(any(midl_generic_tls, feature = "dlopen-tls"))
+))]
 pub(crate) use linux::linux_x86_64_thread_slot;
 pub(crate) use thread_slot;
