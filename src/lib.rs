@@ -62,6 +62,15 @@ pub use ds::stats::{os_stats, ClassStats, OsStats, Stats, ThreadStats, CLASS_ROW
 /// Reads the allocator's statistics, after moving the calling thread's
 /// pending counts to them (see [`Stats`] for what other threads' counts
 /// include).
+///
+/// ```
+/// let block = midl_alloc::Allocation::new(100)?;
+/// let s = midl_alloc::stats();
+/// assert!(s.thread.allocated_bytes >= 100);
+/// let (allocated, freed, live) = s.totals();
+/// assert!(allocated >= freed && live >= 1);
+/// # drop(block); Ok::<(), midl_alloc::AllocError>(())
+/// ```
 #[cfg(not(loom))]
 pub fn stats() -> Stats {
     global::stats::read(global::thread::current())
@@ -72,6 +81,14 @@ pub fn stats() -> Stats {
 /// and the blocks freed into them since counted in [`stats`]). Other live
 /// threads' memory goes back at their own maintenance, within the purge
 /// delay.
+///
+/// ```
+/// let blocks: Vec<_> = (0..1000).map(|_| midl_alloc::Allocation::new(4096).unwrap()).collect();
+/// drop(blocks);
+/// let before = midl_alloc::os_stats().purged;
+/// midl_alloc::collect(); // the freed pages go back now, not after the purge delay
+/// assert!(midl_alloc::os_stats().purged >= before);
+/// ```
 #[cfg(not(loom))]
 pub fn collect() {
     global::thread::collect();
@@ -92,10 +109,20 @@ pub fn stats_json() -> String {
 
 /// Writes [`stats`] as a table to file descriptor `fd` (2: standard error),
 /// without allocating.
+///
+/// ```
+/// midl_alloc::print_stats(2); // the table, to standard error
+/// ```
 #[cfg(not(loom))]
 pub fn print_stats(fd: i32) {
     global::stats::print(global::thread::current(), fd);
 }
 
 /// Largest request served from slab pages; larger ones are mapped directly.
+///
+/// ```
+/// let big = midl_alloc::Allocation::new(midl_alloc::SMALL_MAX + 1)?; // a large object
+/// assert!(big.capacity() > midl_alloc::SMALL_MAX);
+/// # Ok::<(), midl_alloc::AllocError>(())
+/// ```
 pub const SMALL_MAX: usize = ds::size_class::SMALL_MAX;

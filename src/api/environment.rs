@@ -12,6 +12,13 @@ use core::num::NonZeroU64;
 use core::ptr::NonNull;
 
 /// A failed RpcSs call: the `RPC_STATUS` it reports.
+///
+/// ```
+/// use midl_alloc::environment::{allocate, set_thread_handle, RpcError, RPC_S_INVALID_ARG};
+/// set_thread_handle(None)?;
+/// assert_eq!(allocate(8), Err(RpcError(RPC_S_INVALID_ARG))); // no environment
+/// # Ok::<(), RpcError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RpcError(pub i32);
 
@@ -47,6 +54,14 @@ pub struct ThreadHandle(NonZeroU64);
 
 impl ThreadHandle {
     /// The opaque C `RPC_SS_THREAD_HANDLE` value.
+    ///
+    /// ```
+    /// use midl_alloc::environment::{Environment, ThreadHandle};
+    /// let env = Environment::enable()?;
+    /// let raw = env.handle().as_raw();
+    /// assert_eq!(ThreadHandle::from_raw(raw), Some(env.handle()));
+    /// # Ok::<(), midl_alloc::environment::RpcError>(())
+    /// ```
     pub fn as_raw(self) -> *mut c_void {
         self.0.get() as usize as *mut c_void
     }
@@ -96,6 +111,12 @@ pub struct Environment {
 impl Environment {
     /// Creates an environment and attaches the calling thread to it
     /// (replacing any previous attachment; save that with [`thread_handle`]).
+    ///
+    /// ```
+    /// let env = midl_alloc::environment::Environment::enable()?;
+    /// drop(env); // disabled: every block released
+    /// # Ok::<(), midl_alloc::environment::RpcError>(())
+    /// ```
     pub fn enable() -> Result<Environment, RpcError> {
         let raw = raw::enable_owned_raw().map_err(RpcError)?;
         let handle = NonZeroU64::new(raw)
@@ -131,6 +152,16 @@ impl Drop for Environment {
 }
 
 /// A block of `size` bytes from the calling thread's environment.
+///
+/// ```
+/// use midl_alloc::environment::{allocate, Environment};
+/// let env = Environment::enable()?;
+/// let p = allocate(100)?;
+/// // SAFETY: 100 bytes of a live block of the environment.
+/// unsafe { p.as_ptr().write_bytes(1, 100) };
+/// env.disable()?; // `p` goes with it
+/// # Ok::<(), midl_alloc::environment::RpcError>(())
+/// ```
 pub fn allocate(size: usize) -> Result<NonNull<u8>, RpcError> {
     let (p, s) = raw::allocate_raw(size);
     NonNull::new(p).ok_or(RpcError(s))
@@ -141,16 +172,46 @@ pub fn allocate(size: usize) -> Result<NonNull<u8>, RpcError> {
 /// # Safety
 /// If `p` is a live block of the environment, it is not used again. (Any
 /// other pointer is rejected without being dereferenced.)
+///
+/// ```
+/// use midl_alloc::environment::{allocate, free, Environment};
+/// let env = Environment::enable()?;
+/// let p = allocate(100)?;
+/// // SAFETY: a live block of the environment, not used again.
+/// unsafe { free(p.as_ptr())? };
+/// # Ok::<(), midl_alloc::environment::RpcError>(())
+/// ```
 pub unsafe fn free(p: *mut u8) -> Result<(), RpcError> {
     status(raw::free_raw(p))
 }
 
 /// The calling thread's environment, if it has one.
+///
+/// ```
+/// use midl_alloc::environment::{thread_handle, Environment};
+/// let env = Environment::enable()?;
+/// assert_eq!(thread_handle(), Some(env.handle()));
+/// # Ok::<(), midl_alloc::environment::RpcError>(())
+/// ```
 pub fn thread_handle() -> Option<ThreadHandle> {
     NonZeroU64::new(raw::thread_handle_raw()).map(ThreadHandle)
 }
 
 /// Attaches the calling thread to an environment (None detaches).
+///
+/// ```
+/// use midl_alloc::environment::{allocate, set_thread_handle, Environment};
+/// let env = Environment::enable()?;
+/// let h = env.handle();
+/// std::thread::spawn(move || {
+///     set_thread_handle(Some(h)).unwrap(); // share the environment
+///     allocate(10).unwrap();
+///     set_thread_handle(None).unwrap();
+/// })
+/// .join()
+/// .unwrap();
+/// # Ok::<(), midl_alloc::environment::RpcError>(())
+/// ```
 pub fn set_thread_handle(h: Option<ThreadHandle>) -> Result<(), RpcError> {
     status(raw::set_thread_handle_raw(h.map_or(0, |h| h.0.get())))
 }

@@ -13,6 +13,15 @@ use core::ffi::c_void;
 /// `void *MIDL_user_allocate(size_t cBytes)`: a block of at least `size`
 /// bytes, 16-byte aligned (8-byte below 16 bytes); a distinct block for 0;
 /// NULL when the memory cannot be supplied.
+///
+/// ```
+/// use midl_alloc::{MIDL_user_allocate, MIDL_user_free};
+/// let p = MIDL_user_allocate(100);
+/// assert!(!p.is_null() && p as usize % 16 == 0);
+/// // SAFETY: a live block of this allocator, freed once (any thread may).
+/// unsafe { MIDL_user_free(p) };
+/// assert!(MIDL_user_allocate(usize::MAX).is_null()); // never aborts
+/// ```
 #[no_mangle]
 pub extern "C" fn MIDL_user_allocate(size: usize) -> *mut c_void {
     alloc::malloc(size).cast()
@@ -23,6 +32,11 @@ pub extern "C" fn MIDL_user_allocate(size: usize) -> *mut c_void {
 ///
 /// # Safety
 /// `p` is NULL or a live block returned by this allocator, not used again.
+///
+/// ```
+/// // SAFETY: NULL does nothing.
+/// unsafe { midl_alloc::MIDL_user_free(std::ptr::null_mut()) };
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn MIDL_user_free(p: *mut c_void) {
     // SAFETY: the caller's contract.
@@ -30,6 +44,12 @@ pub unsafe extern "C" fn MIDL_user_free(p: *mut c_void) {
 }
 
 /// Lower-case alias of [`MIDL_user_allocate`] (rpcndr.h's spelling).
+///
+/// ```
+/// let p = midl_alloc::midl_user_allocate(8);
+/// // SAFETY: a live block, freed once.
+/// unsafe { midl_alloc::midl_user_free(p) };
+/// ```
 #[no_mangle]
 pub extern "C" fn midl_user_allocate(size: usize) -> *mut c_void {
     MIDL_user_allocate(size)
@@ -39,6 +59,11 @@ pub extern "C" fn midl_user_allocate(size: usize) -> *mut c_void {
 ///
 /// # Safety
 /// As for [`MIDL_user_free`].
+///
+/// ```
+/// // SAFETY: NULL does nothing.
+/// unsafe { midl_alloc::midl_user_free(std::ptr::null_mut()) };
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn midl_user_free(p: *mut c_void) {
     // SAFETY: forwarded.
@@ -49,6 +74,11 @@ pub unsafe extern "C" fn midl_user_free(p: *mut c_void) {
 /// 16 | minor << 8 | patch`, as the header's `MIDL_ALLOC_VERSION` encodes
 /// the header's (a program can check it runs against the library it was
 /// compiled for).
+///
+/// ```
+/// let v = midl_alloc::midl_alloc_version();
+/// assert_eq!(v >> 16, env!("CARGO_PKG_VERSION_MAJOR").parse::<u32>().unwrap());
+/// ```
 #[no_mangle]
 pub extern "C" fn midl_alloc_version() -> u32 {
     const fn number(s: &str) -> u32 {
@@ -71,6 +101,15 @@ pub extern "C" fn midl_alloc_version() -> u32 {
 ///
 /// # Safety
 /// `p` is NULL or a live block returned by this allocator.
+///
+/// ```
+/// let p = midl_alloc::MIDL_user_allocate(100);
+/// // SAFETY: `p` is live; freed once.
+/// unsafe {
+///     assert!(midl_alloc::midl_alloc_usable_size(p) >= 100);
+///     midl_alloc::MIDL_user_free(p);
+/// }
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn midl_alloc_usable_size(p: *const c_void) -> usize {
     if p.is_null() {
@@ -84,6 +123,10 @@ pub unsafe extern "C" fn midl_alloc_usable_size(p: *const c_void) -> usize {
 /// calling thread can reach: its own retired memory, and every segment
 /// left by exited threads (adopted, their blocks freed since counted).
 /// Other live threads' memory goes back at their own maintenance.
+///
+/// ```
+/// midl_alloc::midl_alloc_collect();
+/// ```
 #[no_mangle]
 pub extern "C" fn midl_alloc_collect() {
     thread::collect();

@@ -25,24 +25,47 @@ unsafe fn put_status(out: *mut RpcStatus, s: RpcStatus) {
 }
 
 /// Creates an environment for the calling thread.
+///
+/// ```
+/// use midl_alloc::*;
+/// assert_eq!(RpcSmEnableAllocate(), 0);
+/// let p = RpcSsAllocate(100);
+/// assert!(!p.is_null());
+/// assert_eq!(RpcSmDisableAllocate(), 0); // `p` and every other block, at once
+/// ```
 #[no_mangle]
 pub extern "C" fn RpcSmEnableAllocate() -> RpcStatus {
     env::enable_raw()
 }
 
 /// Creates an environment for the calling thread (failure: no environment).
+///
+/// ```
+/// midl_alloc::RpcSsEnableAllocate();
+/// midl_alloc::RpcSsDisableAllocate();
+/// ```
 #[no_mangle]
 pub extern "C" fn RpcSsEnableAllocate() {
     let _ = env::enable_raw();
 }
 
 /// Frees every block of the calling thread's environment and releases it.
+///
+/// ```
+/// // No environment: the status says so.
+/// assert_eq!(midl_alloc::RpcSmDisableAllocate(), midl_alloc::environment::RPC_S_INVALID_ARG);
+/// ```
 #[no_mangle]
 pub extern "C" fn RpcSmDisableAllocate() -> RpcStatus {
     env::disable_raw()
 }
 
 /// As [`RpcSmDisableAllocate`], without the status.
+///
+/// ```
+/// midl_alloc::RpcSsEnableAllocate();
+/// midl_alloc::RpcSsDisableAllocate();
+/// ```
 #[no_mangle]
 pub extern "C" fn RpcSsDisableAllocate() {
     let _ = env::disable_raw();
@@ -53,6 +76,13 @@ pub extern "C" fn RpcSsDisableAllocate() {
 ///
 /// # Safety
 /// `status` is NULL or valid for a write.
+///
+/// ```
+/// let mut status = -1;
+/// // SAFETY: `status` is writable.
+/// let p = unsafe { midl_alloc::RpcSmAllocate(10, &mut status) };
+/// assert!(p.is_null() && status == midl_alloc::environment::RPC_S_INVALID_ARG); // no environment
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn RpcSmAllocate(size: usize, status: *mut RpcStatus) -> *mut c_void {
     let (p, s) = env::allocate_raw(size);
@@ -62,6 +92,14 @@ pub unsafe extern "C" fn RpcSmAllocate(size: usize, status: *mut RpcStatus) -> *
 }
 
 /// A block from the calling thread's environment; NULL on failure.
+///
+/// ```
+/// midl_alloc::RpcSsEnableAllocate();
+/// let p = midl_alloc::RpcSsAllocate(64).cast::<u8>();
+/// // SAFETY: 64 bytes of a live block of the environment.
+/// unsafe { p.write_bytes(0, 64) };
+/// midl_alloc::RpcSsDisableAllocate();
+/// ```
 #[no_mangle]
 pub extern "C" fn RpcSsAllocate(size: usize) -> *mut c_void {
     env::allocate_raw(size).0.cast()
@@ -72,6 +110,18 @@ pub extern "C" fn RpcSsAllocate(size: usize) -> *mut c_void {
 ///
 /// # Safety
 /// A live block passed here is not used again.
+///
+/// ```
+/// midl_alloc::RpcSsEnableAllocate();
+/// let p = midl_alloc::RpcSsAllocate(64);
+/// // SAFETY: `p` is a live block of the environment, freed once; the second
+/// // free is rejected, not followed.
+/// unsafe {
+///     assert_eq!(midl_alloc::RpcSmFree(p), 0);
+///     assert_eq!(midl_alloc::RpcSmFree(p), midl_alloc::environment::RPC_S_INVALID_ARG);
+/// }
+/// midl_alloc::RpcSsDisableAllocate();
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn RpcSmFree(p: *mut c_void) -> RpcStatus {
     env::free_raw(p.cast())
@@ -81,6 +131,13 @@ pub unsafe extern "C" fn RpcSmFree(p: *mut c_void) -> RpcStatus {
 ///
 /// # Safety
 /// As for [`RpcSmFree`].
+///
+/// ```
+/// midl_alloc::RpcSsEnableAllocate();
+/// // SAFETY: a live block of the environment, freed once.
+/// unsafe { midl_alloc::RpcSsFree(midl_alloc::RpcSsAllocate(8)) };
+/// midl_alloc::RpcSsDisableAllocate();
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn RpcSsFree(p: *mut c_void) {
     let _ = env::free_raw(p.cast());
@@ -91,6 +148,12 @@ pub unsafe extern "C" fn RpcSsFree(p: *mut c_void) {
 ///
 /// # Safety
 /// `status` is NULL or valid for a write.
+///
+/// ```
+/// let mut status = 0;
+/// // SAFETY: `status` is writable.
+/// assert!(unsafe { midl_alloc::RpcSmGetThreadHandle(&mut status) }.is_null());
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn RpcSmGetThreadHandle(status: *mut RpcStatus) -> *mut c_void {
     let h = env::thread_handle_raw();
@@ -100,6 +163,21 @@ pub unsafe extern "C" fn RpcSmGetThreadHandle(status: *mut RpcStatus) -> *mut c_
 }
 
 /// The calling thread's environment handle, NULL when it has none.
+///
+/// ```
+/// midl_alloc::RpcSsEnableAllocate();
+/// let h = midl_alloc::RpcSsGetThreadHandle();
+/// // Another thread shares the environment.
+/// let h2 = h as usize;
+/// std::thread::spawn(move || {
+///     midl_alloc::RpcSsSetThreadHandle(h2 as *mut _);
+///     assert!(!midl_alloc::RpcSsAllocate(32).is_null());
+///     midl_alloc::RpcSsSetThreadHandle(std::ptr::null_mut());
+/// })
+/// .join()
+/// .unwrap();
+/// midl_alloc::RpcSsDisableAllocate();
+/// ```
 #[no_mangle]
 pub extern "C" fn RpcSsGetThreadHandle() -> *mut c_void {
     env::thread_handle_raw() as usize as *mut c_void
@@ -107,18 +185,33 @@ pub extern "C" fn RpcSsGetThreadHandle() -> *mut c_void {
 
 /// Attaches the calling thread to an environment (NULL detaches). Unknown
 /// or ended environments give RPC_S_INVALID_ARG.
+///
+/// ```
+/// // An unknown handle is refused.
+/// assert_eq!(midl_alloc::RpcSmSetThreadHandle(12345 as *mut _), midl_alloc::environment::RPC_S_INVALID_ARG);
+/// ```
 #[no_mangle]
 pub extern "C" fn RpcSmSetThreadHandle(h: *mut c_void) -> RpcStatus {
     env::set_thread_handle_raw(h as usize as u64)
 }
 
 /// As [`RpcSmSetThreadHandle`], without the status.
+///
+/// ```
+/// midl_alloc::RpcSsSetThreadHandle(std::ptr::null_mut()); // detach
+/// ```
 #[no_mangle]
 pub extern "C" fn RpcSsSetThreadHandle(h: *mut c_void) {
     let _ = env::set_thread_handle_raw(h as usize as u64);
 }
 
 /// Sets the calling thread's client stub allocate/free pair (both needed).
+///
+/// ```
+/// unsafe extern "C" fn alloc(n: usize) -> *mut core::ffi::c_void { midl_alloc::MIDL_user_allocate(n) }
+/// unsafe extern "C" fn free(p: *mut core::ffi::c_void) { unsafe { midl_alloc::MIDL_user_free(p) } }
+/// assert_eq!(midl_alloc::RpcSmSetClientAllocFree(Some(alloc), Some(free)), 0);
+/// ```
 #[no_mangle]
 pub extern "C" fn RpcSmSetClientAllocFree(alloc: RpcClientAlloc, free: RpcClientFree) -> RpcStatus {
     match (alloc, free) {
@@ -131,6 +224,12 @@ pub extern "C" fn RpcSmSetClientAllocFree(alloc: RpcClientAlloc, free: RpcClient
 }
 
 /// As [`RpcSmSetClientAllocFree`], without the status.
+///
+/// ```
+/// unsafe extern "C" fn alloc(n: usize) -> *mut core::ffi::c_void { midl_alloc::MIDL_user_allocate(n) }
+/// unsafe extern "C" fn free(p: *mut core::ffi::c_void) { unsafe { midl_alloc::MIDL_user_free(p) } }
+/// midl_alloc::RpcSsSetClientAllocFree(Some(alloc), Some(free));
+/// ```
 #[no_mangle]
 pub extern "C" fn RpcSsSetClientAllocFree(alloc: RpcClientAlloc, free: RpcClientFree) {
     let _ = RpcSmSetClientAllocFree(alloc, free);
@@ -141,6 +240,15 @@ pub extern "C" fn RpcSsSetClientAllocFree(alloc: RpcClientAlloc, free: RpcClient
 ///
 /// # Safety
 /// The out-pointers are NULL or valid for writes.
+///
+/// ```
+/// unsafe extern "C" fn alloc(n: usize) -> *mut core::ffi::c_void { midl_alloc::MIDL_user_allocate(n) }
+/// unsafe extern "C" fn free(p: *mut core::ffi::c_void) { unsafe { midl_alloc::MIDL_user_free(p) } }
+/// let (mut old_alloc, mut old_free) = (None, None);
+/// // SAFETY: both out-pointers are writable.
+/// assert_eq!(unsafe { midl_alloc::RpcSmSwapClientAllocFree(Some(alloc), Some(free), &mut old_alloc, &mut old_free) }, 0);
+/// assert!(old_alloc.is_some() && old_free.is_some());
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn RpcSmSwapClientAllocFree(
     alloc: RpcClientAlloc,
@@ -168,6 +276,14 @@ pub unsafe extern "C" fn RpcSmSwapClientAllocFree(
 ///
 /// # Safety
 /// As for [`RpcSmSwapClientAllocFree`].
+///
+/// ```
+/// unsafe extern "C" fn alloc(n: usize) -> *mut core::ffi::c_void { midl_alloc::MIDL_user_allocate(n) }
+/// unsafe extern "C" fn free(p: *mut core::ffi::c_void) { unsafe { midl_alloc::MIDL_user_free(p) } }
+/// let (mut old_alloc, mut old_free) = (None, None);
+/// // SAFETY: both out-pointers are writable.
+/// unsafe { midl_alloc::RpcSsSwapClientAllocFree(Some(alloc), Some(free), &mut old_alloc, &mut old_free) };
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn RpcSsSwapClientAllocFree(
     alloc: RpcClientAlloc,
@@ -184,6 +300,12 @@ pub unsafe extern "C" fn RpcSsSwapClientAllocFree(
 ///
 /// # Safety
 /// `p` is NULL or memory the current client allocate function returned.
+///
+/// ```
+/// let p = midl_alloc::MIDL_user_allocate(16); // as a client stub would
+/// // SAFETY: a block of the thread's client allocate function, freed once.
+/// assert_eq!(unsafe { midl_alloc::RpcSmClientFree(p) }, 0);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn RpcSmClientFree(p: *mut c_void) -> RpcStatus {
     if !p.is_null() {

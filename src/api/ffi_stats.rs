@@ -12,6 +12,14 @@ use std::os::raw::c_char;
 /// `size` to the size of the struct it knows; the library fills what both
 /// know and sets `size` to that and `version` to its own. Fields are only
 /// ever added at the end.
+///
+/// ```
+/// let mut s: midl_alloc::midl_alloc_stats = unsafe { std::mem::zeroed() };
+/// s.size = std::mem::size_of_val(&s) as u32;
+/// // SAFETY: `s` is writable and its size set.
+/// assert_eq!(unsafe { midl_alloc::midl_alloc_get_stats(&mut s) }, 0);
+/// assert_eq!(s.version, 2);
+/// ```
 #[repr(C)]
 #[allow(non_camel_case_types)]
 pub struct midl_alloc_stats {
@@ -58,6 +66,15 @@ const STATS_HEADER: usize = 8;
 ///
 /// # Safety
 /// `out` is NULL or valid for reading its `size` and writing `size` bytes.
+///
+/// ```
+/// // A caller that knows only the first fields gets only those.
+/// let mut s: midl_alloc::midl_alloc_stats = unsafe { std::mem::zeroed() };
+/// s.size = 16;
+/// // SAFETY: `s` is writable and larger than 16 bytes.
+/// assert_eq!(unsafe { midl_alloc::midl_alloc_get_stats(&mut s) }, 0);
+/// assert_eq!((s.size, s.os_committed), (16, 0));
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn midl_alloc_get_stats(out: *mut midl_alloc_stats) -> i32 {
     if out.is_null() {
@@ -101,6 +118,15 @@ pub unsafe extern "C" fn midl_alloc_get_stats(out: *mut midl_alloc_stats) -> i32
 ///
 /// # Safety
 /// `rows` is valid for writing `capacity` rows (or `capacity` is 0).
+///
+/// ```
+/// // SAFETY: NULL with capacity 0 only asks how many rows there are.
+/// let rows = unsafe { midl_alloc::midl_alloc_get_class_stats(std::ptr::null_mut(), 0) };
+/// let mut v = vec![midl_alloc::ClassStats::default(); rows];
+/// // SAFETY: `v` has room for `rows` rows.
+/// unsafe { midl_alloc::midl_alloc_get_class_stats(v.as_mut_ptr(), rows) };
+/// assert_eq!(v[rows - 1].block_size, 0); // the large-object row
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn midl_alloc_get_class_stats(rows: *mut ClassStats, capacity: usize) -> usize {
     if capacity != 0 && !rows.is_null() {
@@ -120,6 +146,15 @@ pub unsafe extern "C" fn midl_alloc_get_class_stats(rows: *mut ClassStats, capac
 ///
 /// # Safety
 /// `buf` is valid for writing `len` bytes (or `len` is 0).
+///
+/// ```
+/// // SAFETY: NULL with length 0 only measures.
+/// let len = unsafe { midl_alloc::midl_alloc_stats_json(std::ptr::null_mut(), 0) };
+/// let mut buf = vec![0u8; len + 4096];
+/// // SAFETY: `buf` has `buf.len()` writable bytes.
+/// let n = unsafe { midl_alloc::midl_alloc_stats_json(buf.as_mut_ptr().cast(), buf.len()) };
+/// assert!(n < buf.len() && buf[..n].starts_with(b"{\"version\":2,"));
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn midl_alloc_stats_json(buf: *mut c_char, len: usize) -> usize {
     let mut empty = [0u8; 0];
@@ -136,6 +171,10 @@ pub unsafe extern "C" fn midl_alloc_stats_json(buf: *mut c_char, len: usize) -> 
 
 /// `void midl_alloc_print_stats(int fd)`: writes the statistics as a table
 /// to file descriptor `fd`, without allocating.
+///
+/// ```
+/// midl_alloc::midl_alloc_print_stats(2);
+/// ```
 #[no_mangle]
 pub extern "C" fn midl_alloc_print_stats(fd: i32) {
     stats::print(thread::current(), fd);

@@ -45,6 +45,11 @@ unsafe impl GlobalAlloc for MidlAlloc {
 }
 
 /// The allocator could not supply the memory.
+///
+/// ```
+/// let e = midl_alloc::Allocation::new(usize::MAX).unwrap_err();
+/// assert_eq!(e.size, usize::MAX);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AllocError {
     /// Bytes asked for.
@@ -74,6 +79,14 @@ unsafe impl Sync for Allocation {}
 
 impl Allocation {
     /// Allocates `len` zeroed bytes (16-byte aligned from 16 bytes up).
+    ///
+    /// ```
+    /// let mut a = midl_alloc::Allocation::new(32)?;
+    /// assert!(a.iter().all(|b| *b == 0));
+    /// a[0] = 7;
+    /// std::thread::spawn(move || drop(a)).join().unwrap(); // freed on another thread
+    /// # Ok::<(), midl_alloc::AllocError>(())
+    /// ```
     pub fn new(len: usize) -> Result<Self, AllocError> {
         let p = alloc::malloc_zeroed(len, if len >= 16 { 16 } else { 8 });
         NonNull::new(p)
@@ -92,6 +105,12 @@ impl Allocation {
     }
 
     /// Bytes actually usable (at least `len`).
+    ///
+    /// ```
+    /// let a = midl_alloc::Allocation::new(100)?;
+    /// assert!(a.capacity() >= a.len());
+    /// # Ok::<(), midl_alloc::AllocError>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         // SAFETY: the block is live while `self` is.
         unsafe { alloc::usable_size(self.ptr.as_ptr()) }
@@ -108,6 +127,13 @@ impl Allocation {
     }
 
     /// Gives up ownership; free the pointer with [`crate::MIDL_user_free`].
+    ///
+    /// ```
+    /// let p = midl_alloc::Allocation::new(10)?.into_raw();
+    /// // SAFETY: the block's owner is now this pointer; freed once.
+    /// unsafe { midl_alloc::MIDL_user_free(p.cast()) };
+    /// # Ok::<(), midl_alloc::AllocError>(())
+    /// ```
     pub fn into_raw(self) -> *mut u8 {
         let p = self.ptr.as_ptr();
         core::mem::forget(self);
@@ -159,6 +185,13 @@ impl fmt::Debug for Allocation {
 ///
 /// # Safety
 /// `ptr` is a live block returned by this allocator.
+///
+/// ```
+/// let a = midl_alloc::Allocation::new(100)?;
+/// // SAFETY: a live block.
+/// assert!(unsafe { midl_alloc::usable_size(a.as_ptr()) } >= 100);
+/// # Ok::<(), midl_alloc::AllocError>(())
+/// ```
 pub unsafe fn usable_size(ptr: *const u8) -> usize {
     // SAFETY: forwarded.
     unsafe { alloc::usable_size(ptr) }

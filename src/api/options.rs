@@ -100,6 +100,13 @@ pub const OPTION_STATS_AT_EXIT: i32 = 2;
 /// `int midl_alloc_option_set(int option, int64_t value)`: sets an option
 /// (`MIDL_ALLOC_OPTION_*`); 0, or -1 for an unknown option or a value out
 /// of its range (nothing changes then).
+///
+/// ```
+/// use midl_alloc::*;
+/// assert_eq!(midl_alloc_option_set(OPTION_HUGE_PAGES, 0), 0);
+/// assert_eq!(midl_alloc_option_get(OPTION_HUGE_PAGES), 0);
+/// assert_eq!(midl_alloc_option_set(OPTION_HUGE_PAGES, 9), -1); // refused
+/// ```
 #[no_mangle]
 pub extern "C" fn midl_alloc_option_set(option: i32, value: i64) -> i32 {
     let ok = match option {
@@ -131,6 +138,10 @@ pub extern "C" fn midl_alloc_option_set(option: i32, value: i64) -> i32 {
 
 /// `int64_t midl_alloc_option_get(int option)`: an option's value, or -1
 /// for an unknown option.
+///
+/// ```
+/// assert_eq!(midl_alloc::midl_alloc_option_get(99), -1); // no such option
+/// ```
 #[no_mangle]
 pub extern "C" fn midl_alloc_option_get(option: i32) -> i64 {
     match option {

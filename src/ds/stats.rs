@@ -122,6 +122,11 @@ pub struct OsStats {
 }
 
 /// Reads the OS-level statistics.
+///
+/// ```
+/// let os = midl_alloc::os_stats();
+/// assert!(os.mapped >= os.committed);
+/// ```
 pub fn os_stats() -> OsStats {
     let mapped = OS_MAPPED.get();
     OsStats {
@@ -182,6 +187,11 @@ pub struct Stats {
 
 impl Stats {
     /// Totals over every row: (allocated, freed, live).
+    ///
+    /// ```
+    /// let (allocated, freed, live) = midl_alloc::stats().totals();
+    /// assert_eq!(allocated - freed, live);
+    /// ```
     pub fn totals(&self) -> (u64, u64, u64) {
         self.classes
             .iter()
@@ -189,6 +199,11 @@ impl Stats {
     }
 
     /// Bytes in live slab blocks (each counted at its class's block size).
+    ///
+    /// ```
+    /// let s = midl_alloc::stats();
+    /// assert!(s.small_bytes() <= s.allocated_bytes());
+    /// ```
     pub fn small_bytes(&self) -> u64 {
         self.classes[..LARGE].iter().map(|c| c.live * c.block_size).sum()
     }
@@ -196,6 +211,12 @@ impl Stats {
     /// Bytes allocated now: live slab blocks at their block size, plus live
     /// large objects' ranges (a gauge; see [`Stats`] for other threads'
     /// latest blocks).
+    ///
+    /// ```
+    /// let block = midl_alloc::Allocation::new(1000)?;
+    /// assert!(midl_alloc::stats().allocated_bytes() >= 1000);
+    /// # drop(block); Ok::<(), midl_alloc::AllocError>(())
+    /// ```
     pub fn allocated_bytes(&self) -> u64 {
         self.small_bytes() + self.os.large_live as u64
     }

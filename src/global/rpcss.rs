@@ -352,12 +352,25 @@ thread_local! {
 }
 
 /// The calling thread's client allocate/free pair.
+///
+/// ```
+/// let (alloc, free) = midl_alloc::environment::client_alloc_free();
+/// // SAFETY: the pair allocates and frees one block.
+/// unsafe { free(alloc(16)) };
+/// ```
 pub fn client_alloc_free() -> (ClientAlloc, ClientFree) {
     CLIENT.with(Cell::get)
 }
 
 /// Replaces the calling thread's client allocate/free pair and returns the
 /// previous one.
+///
+/// ```
+/// use midl_alloc::environment::{client_alloc_free, swap_client_alloc_free};
+/// let (a, f) = client_alloc_free();
+/// let old = swap_client_alloc_free(a, f); // the same pair: nothing changes
+/// assert_eq!(old.0 as usize, a as usize);
+/// ```
 pub fn swap_client_alloc_free(alloc: ClientAlloc, free: ClientFree) -> (ClientAlloc, ClientFree) {
     CLIENT.with(|c| c.replace((alloc, free)))
 }
