@@ -339,16 +339,24 @@ pub(crate) struct ThreadExitKey(core::cell::UnsafeCell<u32>);
 // caller orders that, see `create`), and only read afterwards.
 unsafe impl Sync for ThreadExitKey {}
 
-/// The destructor `create` registered, called through `fls_callback`
-/// (FLS callbacks use the system calling convention; the interface's
-/// destructor is extern "C": the same on x86-64, but not the same type).
-static mut ON_EXIT: Option<unsafe extern "C" fn(*mut c_void)> = None;
+/// Most keys the process makes (the heap's and the RpcSs spares'; one
+/// spare): each has its own FLS callback below, since a callback is given
+/// only the value.
+const MAX_KEYS: usize = 3;
 
-unsafe extern "system" fn fls_callback(value: *mut c_void) {
-    // SAFETY: ON_EXIT was set before the index existed (see `create`), and
-    // the callback runs only for values set after that.
+/// The destructors `create` registered, one per key, called through that
+/// key's `fls_callback::<K>` (FLS callbacks use the system calling
+/// convention; the interface's destructor is extern "C": the same on
+/// x86-64, but not the same type).
+static mut ON_EXIT: [Option<unsafe extern "C" fn(*mut c_void)>; MAX_KEYS] = [None; MAX_KEYS];
+/// Keys made so far.
+static KEYS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+unsafe extern "system" fn fls_callback<const K: usize>(value: *mut c_void) {
+    // SAFETY: ON_EXIT[K] was set before key K's index existed (see
+    // `create`), and the callback runs only for values set after that.
     unsafe {
-        if let Some(f) = ON_EXIT {
+        if let Some(f) = ON_EXIT[K] {
             f(value);
         }
     }
@@ -360,17 +368,24 @@ impl ThreadExitKey {
     }
 
     /// Creates the index with callback `on_exit`; false if the process is
-    /// out of indexes.
+    /// out of indexes (or this module of keys).
     ///
     /// # Safety
     /// Called once, before any [`ThreadExitKey::set`], and ordered before
     /// every later use (e.g. inside a `Once`).
     pub(crate) unsafe fn create(&self, on_exit: unsafe extern "C" fn(*mut c_void)) -> bool {
-        // SAFETY: written here only, once (caller's contract), before the
-        // callback can run.
+        let k = KEYS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let callback: unsafe extern "system" fn(*mut c_void) = match k {
+            0 => fls_callback::<0>,
+            1 => fls_callback::<1>,
+            2 => fls_callback::<2>,
+            _ => return false,
+        };
+        // SAFETY: slot `k` is this key's alone (the counter), written here
+        // once, before the callback can run.
         unsafe {
-            ON_EXIT = Some(on_exit);
-            let index = FlsAlloc(Some(fls_callback));
+            ON_EXIT[k] = Some(on_exit);
+            let index = FlsAlloc(Some(callback));
             *self.0.get() = index;
             index != TLS_OUT_OF_INDEXES
         }
