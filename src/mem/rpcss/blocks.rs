@@ -29,7 +29,7 @@ impl Registry {
     #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
     #[inline(never)]
     fn allocate_block_slow(&self, cur: &mut Cursor, size: usize, align: usize) -> Result<*mut u8, i32> {
-        let env = match self.lookup(cur.handle) {
+        let env = match self.cursor_env(cur) {
             Some(env) => env,
             None => return Err(RPC_S_INVALID_ARG),
         };

@@ -146,6 +146,9 @@ unsafe impl Send for Registry {}
 #[derive(Clone, Copy)]
 pub(crate) struct Cursor {
     pub(crate) handle: u64,
+    /// The slot `handle` names, once looked up (null until then): slots are
+    /// never unmapped, so the next check is one load of its generation.
+    env: *const Env,
     chunk: *mut Chunk,
     pos: usize,
     end: usize,
@@ -158,6 +161,7 @@ impl Cursor {
     pub(crate) const fn new(handle: u64) -> Cursor {
         Cursor {
             handle,
+            env: ptr::null(),
             chunk: ptr::null_mut(),
             pos: 0,
             end: 0,
@@ -244,6 +248,21 @@ impl Registry {
         }
     }
 
+    /// `cur`'s environment if it is live: through the slot the cursor
+    /// remembers (one load), else looked up and remembered.
+    #[inline]
+    fn cursor_env(&self, cur: &mut Cursor) -> Option<&Env> {
+        if !cur.env.is_null() {
+            // SAFETY: a slot of this registry (looked up from `cur.handle`
+            // before), and slots are never unmapped.
+            let env = unsafe { &*cur.env };
+            return (env.generation.load(Ordering::Acquire) == cur.handle as u32).then_some(env);
+        }
+        let env = self.lookup(cur.handle)?;
+        cur.env = env;
+        Some(env)
+    }
+
     /// The live environment `handle` names, if any.
     fn lookup(&self, handle: u64) -> Option<&Env> {
         let index = (handle >> 32) as u32;
@@ -289,6 +308,7 @@ impl Registry {
         env.key.store(mix64(self.seed ^ handle) as usize, Ordering::Relaxed);
         env.owned.store(owned as u32, Ordering::Relaxed);
         *cur = Cursor::new(handle);
+        cur.env = env;
         if !first.is_null() {
             let chunk = first.cast::<Chunk>();
             let end = first as usize + CHUNK_BYTES;
@@ -422,6 +442,7 @@ impl Registry {
         if !dedicated {
             *cur = Cursor {
                 handle: cur.handle,
+                env,
                 chunk,
                 pos: p + need,
                 end: mem as usize + bytes,
@@ -434,13 +455,17 @@ impl Registry {
     /// that lets [`Registry::free`] check it (the RpcSs calls).
     #[inline]
     pub(crate) fn allocate(&self, cur: &mut Cursor, size: usize) -> Result<*mut u8, i32> {
-        let env = match self.lookup(cur.handle) {
+        let env = match self.cursor_env(cur) {
             Some(env) => env,
             None => return Err(RPC_S_INVALID_ARG),
         };
-        let need = match checked_round_up(size.max(1), 16).and_then(|n| n.checked_add(HEADER)) {
-            Some(need) => need,
-            None => return Err(RPC_S_OUT_OF_MEMORY),
+        let need = if size <= CHUNK_BYTES {
+            align_up(size.max(1), 16) + HEADER
+        } else {
+            match checked_round_up(size, 16).and_then(|n| n.checked_add(HEADER)) {
+                Some(need) => need,
+                None => return Err(RPC_S_OUT_OF_MEMORY),
+            }
         };
         let p = match Self::bump_fast(cur, need, 16) {
             Some(p) => p,
@@ -463,7 +488,7 @@ impl Registry {
         if p.is_null() {
             return RPC_S_OK;
         }
-        let env = match self.lookup(cur.handle) {
+        let env = match self.cursor_env(cur) {
             Some(env) => env,
             None => return RPC_S_INVALID_ARG,
         };
@@ -533,10 +558,7 @@ impl Registry {
             return RPC_S_INVALID_ARG;
         }
         if cur.handle != handle {
-            *cur = Cursor {
-                handle,
-                ..Cursor::DETACHED
-            };
+            *cur = Cursor::new(handle);
         }
         RPC_S_OK
     }
