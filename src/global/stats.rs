@@ -7,6 +7,7 @@ use crate::mem::heap::Heap;
 /// Reads the allocator's statistics, after moving the pending counts of
 /// `heap`, the calling thread's heap, to them.
 pub(crate) fn read(heap: *mut Heap) -> Stats {
+    let _quiet = crate::pal::Quiet::new();
     // SAFETY: the calling thread's own heap (caller's contract; the empty
     // heap has nothing to flush and zero counters).
     let (allocated_bytes, freed_bytes) = unsafe { Heap::thread_counters(heap) };

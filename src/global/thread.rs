@@ -137,6 +137,7 @@ unsafe extern "C" fn on_thread_exit(arg: *mut c_void) {
     if heap.is_null() {
         return;
     }
+    let _quiet = crate::pal::Quiet::new();
     // Anything this thread frees from now on goes down the remote path;
     // anything it allocates makes a fresh heap (and re-arms the key).
     slot::set(empty_heap());
@@ -150,6 +151,7 @@ unsafe extern "C" fn on_thread_exit(arg: *mut c_void) {
 /// segments are adopted even by a thread that never allocated). Does
 /// nothing if no heap can be made.
 pub(crate) fn collect() {
+    let _quiet = crate::pal::Quiet::new();
     let heap = current_or_create();
     if !heap.is_null() {
         // SAFETY: the calling thread's own live heap.

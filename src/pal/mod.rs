@@ -34,6 +34,30 @@ pub(crate) mod valgrind;
 #[cfg(all(feature = "valgrind", not(target_arch = "x86_64")))]
 compile_error!("the valgrind feature's client requests are written for x86-64");
 
+/// Memcheck's reports off for as long as it lives (feature `valgrind`;
+/// nothing otherwise), for the allocator's work outside its entry points:
+/// thread exit, `collect`, reading the statistics. Its page state holds
+/// values loaded from freed blocks' links, which memcheck counts as
+/// undefined.
+pub(crate) struct Quiet(());
+
+impl Quiet {
+    #[inline(always)]
+    pub(crate) fn new() -> Quiet {
+        #[cfg(feature = "valgrind")]
+        valgrind::quiet(true);
+        Quiet(())
+    }
+}
+
+impl Drop for Quiet {
+    #[inline(always)]
+    fn drop(&mut self) {
+        #[cfg(feature = "valgrind")]
+        valgrind::quiet(false);
+    }
+}
+
 pub(crate) use os::{
     abort, advise_huge_pages, at_exit, decommit, env_var, map, map_aligned, now_ms, random_u64, remap_in_place,
     remap_to, unmap, write, yield_now, ThreadExitKey, PAGE_SIZE,
