@@ -77,6 +77,24 @@ extern "system" {
     fn TlsAlloc() -> u32;
     fn TlsGetValue(index: u32) -> *mut c_void;
     fn TlsSetValue(index: u32, value: *mut c_void) -> i32;
+    fn GetLastError() -> u32;
+    fn SetLastError(code: u32);
+}
+
+/// Runs `f` (OS calls) and puts the thread's last-error code back as it
+/// was: a server calls `GetLastError` after a failing call whose cleanup
+/// allocates or frees, and some calls reset the code on success
+/// (`TlsGetValue` always does; under Wine others may), which
+/// `tests/windows/thread_exit.c` saw at random when a heap's maintenance
+/// happened to run in its window.
+#[inline]
+fn keeping_last_error<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: reads and writes only the calling thread's last-error code.
+    let code = unsafe { GetLastError() };
+    let r = f();
+    // SAFETY: as above.
+    unsafe { SetLastError(code) };
+    r
 }
 
 #[link(name = "bcrypt")]
@@ -97,7 +115,7 @@ extern "C" {
 pub(crate) fn map(len: usize) -> *mut u8 {
     // SAFETY: a fresh reservation at an address of the OS's choosing cannot
     // alias anything this process uses.
-    unsafe { VirtualAlloc(ptr::null_mut(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE).cast() }
+    keeping_last_error(|| unsafe { VirtualAlloc(ptr::null_mut(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE).cast() })
 }
 
 /// Maps `len` bytes (a multiple of [`PAGE_SIZE`]) aligned to `align` (a
@@ -106,6 +124,10 @@ pub(crate) fn map(len: usize) -> *mut u8 {
 /// `align` larger and only the aligned part is committed, the rest being
 /// released with it (see [`unmap`]).
 pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
+    keeping_last_error(|| map_aligned_raw(len, align))
+}
+
+fn map_aligned_raw(len: usize, align: usize) -> *mut u8 {
     if align <= ALLOCATION_GRANULARITY {
         return map(len);
     }
@@ -139,14 +161,14 @@ pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
 /// touch it again.
 pub(crate) unsafe fn unmap(p: *mut u8, len: usize) -> bool {
     // SAFETY: the caller gives the range up, part by part.
-    unsafe {
+    keeping_last_error(|| unsafe {
         each_part(p, len, |at, n, base| {
             let ok = VirtualFree(at as *mut c_void, n, MEM_DECOMMIT) != 0;
             // Nothing committed is left of the reservation: nothing of it
             // is in use (every use of a mapping is committed).
             ok && (scan_reservation(base).1 || VirtualFree(base as *mut c_void, 0, MEM_RELEASE) != 0)
         })
-    }
+    })
 }
 
 /// Calls `f(start, len, base)` for each part of `[p, p+len)` that lies in
@@ -244,12 +266,12 @@ pub(crate) unsafe fn remap_to(_p: *mut u8, _old: usize, _new: usize, _to: *mut u
 pub(crate) unsafe fn decommit(p: *mut u8, len: usize) -> bool {
     // SAFETY: the caller guarantees nothing in the range is live; each part
     // is committed again before anyone can touch it.
-    unsafe {
+    keeping_last_error(|| unsafe {
         each_part(p, len, |at, n, _| {
             VirtualFree(at as *mut c_void, n, MEM_DECOMMIT) != 0
                 && !VirtualAlloc(at as *mut c_void, n, MEM_COMMIT, PAGE_READWRITE).is_null()
         })
-    }
+    })
 }
 
 /// Large pages need a privilege: no advice to give.
@@ -269,7 +291,7 @@ pub(crate) fn now_ms() -> u64 {
 /// thread (`SwitchToThread`).
 pub(crate) fn yield_now() {
     // SAFETY: no preconditions.
-    unsafe { SwitchToThread() };
+    keeping_last_error(|| unsafe { SwitchToThread() });
 }
 
 /// 64 random bits from the system RNG (`BCryptGenRandom`), None on failure.
@@ -385,7 +407,7 @@ impl ThreadExitKey {
         // once, before the callback can run.
         unsafe {
             ON_EXIT[k] = Some(on_exit);
-            let index = FlsAlloc(Some(callback));
+            let index = keeping_last_error(|| FlsAlloc(Some(callback)));
             *self.0.get() = index;
             index != TLS_OUT_OF_INDEXES
         }
@@ -398,7 +420,7 @@ impl ThreadExitKey {
     /// [`ThreadExitKey::create`] succeeded before.
     pub(crate) unsafe fn set(&self, value: *mut c_void) {
         // SAFETY: a created index (caller's contract), read only.
-        unsafe { FlsSetValue(*self.0.get(), value) };
+        keeping_last_error(|| unsafe { FlsSetValue(*self.0.get(), value) });
     }
 }
 
@@ -443,12 +465,16 @@ impl TlsIndex {
             return ptr::null_mut();
         }
         // SAFETY: an index allocated by `set`.
-        unsafe { TlsGetValue(index) }
+        keeping_last_error(|| unsafe { TlsGetValue(index) })
     }
 
     /// Sets this thread's value, allocating the index first if none exists
     /// (aborting if the process is out of indexes: no heap can be kept).
     pub(crate) fn set(&self, value: *mut c_void) {
+        keeping_last_error(|| self.set_raw(value))
+    }
+
+    fn set_raw(&self, value: *mut c_void) {
         use core::sync::atomic::Ordering::{AcqRel, Acquire};
         let mut index = self.0.load(Acquire);
         if index == TLS_OUT_OF_INDEXES {
