@@ -115,7 +115,9 @@ extern "C" {
 pub(crate) fn map(len: usize) -> *mut u8 {
     // SAFETY: a fresh reservation at an address of the OS's choosing cannot
     // alias anything this process uses.
-    keeping_last_error(|| unsafe { VirtualAlloc(ptr::null_mut(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE).cast() })
+    keeping_last_error(|| unsafe {
+        VirtualAlloc(ptr::null_mut(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE).cast()
+    })
 }
 
 /// Maps `len` bytes (a multiple of [`PAGE_SIZE`]) aligned to `align` (a
