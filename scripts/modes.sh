@@ -2,22 +2,28 @@
 # What each mode of midl-alloc costs: instructions per 64-byte allocate+free
 # pair (callgrind, examples/pair_instructions.rs) and time per operation
 # (examples/mode_throughput.rs: 64-byte pairs and the marshalling path),
-# for three builds of the same sources:
-#   unprotected  RUSTFLAGS="--cfg midl_unprotected" (plain free-list links:
-#                measurement only, not a supported configuration)
-#   default      key-encoded owner free-list links
-#   checked      --features checked (double/foreign/interior free detection)
+# for four builds of the same sources:
+#   unprotected  RUSTFLAGS="--cfg midl_unprotected" (plain free-list links,
+#                no free checks: measurement only, not a supported build)
+#   unchecked-free  RUSTFLAGS="--cfg midl_unchecked_free" (encoded links, no
+#                free checks: measurement only)
+#   default      encoded links and the free checks (double, foreign and
+#                interior frees detected)
+#   checked      --features checked (checked mode: live-block bitmaps)
 # The builds run interleaved, ROUNDS times; the median time per mode is
-# reported with its ratio to the unprotected build. Writes results/modes.md.
+# reported with its ratio to the unprotected build and to the
+# unchecked-free build (the cost of the free checks). Writes
+# results/modes.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 N=${N:-1000000}
-modes=(unprotected default checked)
+modes=(unprotected unchecked-free default checked)
 build() { # mode
     local flags=() rustflags=""
     case "$1" in
         unprotected) rustflags="--cfg midl_unprotected" ;;
+        unchecked-free) rustflags="--cfg midl_unchecked_free" ;;
         checked) flags=(--features checked) ;;
     esac
     RUSTFLAGS="$rustflags" cargo build --release --quiet --example pair_instructions --example mode_throughput \
@@ -49,20 +55,28 @@ out=results/modes.md
     echo "Produced by \`scripts/modes.sh\` on $(uname -m) ($(nproc) cores), $(rustc --version)."
     echo "Instructions: callgrind, 64-byte same-thread allocate+free pairs, loop overhead subtracted."
     echo "Time: examples/mode_throughput.rs, best of 7 runs per process, median of $ROUNDS interleaved processes;"
-    echo "ratio = time / time of the unprotected build (1.00 = no cost)."
+    echo "ratio = time / time of the unprotected build (1.00 = no cost); vs unchecked = time / time of the"
+    echo "unchecked-free build (the cost of the free checks alone)."
     echo
-    echo "| build | instructions per pair | ns per pair | ratio | ns per marshalling call | ratio |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| build | instructions per pair | ns per pair | ratio | vs unchecked | ns per marshalling call | ratio | vs unchecked |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     bp=$(median "${times_p[unprotected]}")
     bm=$(median "${times_m[unprotected]}")
+    up=$(median "${times_p[unchecked-free]}")
+    um=$(median "${times_m[unchecked-free]}")
+    ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
     for m in "${modes[@]}"; do
         p=$(median "${times_p[$m]}")
         mm=$(median "${times_m[$m]}")
-        echo "| $m | ${instr[$m]} | $p | $(python3 -c "print(f'{$p / $bp:.2f}')") | $mm | $(python3 -c "print(f'{$mm / $bm:.2f}')") |"
+        echo "| $m | ${instr[$m]} | $p | $(ratio "$p" "$bp") | $(ratio "$p" "$up") | $mm | $(ratio "$mm" "$bm") | $(ratio "$mm" "$um") |"
     done
     echo
-    echo "- unprotected: plain owner free-list links (the cost baseline; \`--cfg midl_unprotected\`, measurement only)."
-    echo "- default: owner free-list links stored xor-encoded with a per-heap key (one \`xor\` per allocation and per free):"
+    echo "- unprotected: plain owner free-list links, no free checks (the cost baseline; \`--cfg midl_unprotected\`,"
+    echo "  measurement only)."
+    echo "- unchecked-free: the default without the free checks (\`--cfg midl_unchecked_free\`, measurement only)."
+    echo "- default: the free checks (docs/HARDENING.md: the segment map, the block-start test, the first word of the"
+    echo "  block; an allocation clears that word), and owner free-list links stored xor-encoded with a per-heap key"
+    echo "  (one \`xor\` per allocation and per free):"
     echo "  a stray write into a freed block decodes to a non-user address, so the allocation that reaches it faults"
     echo "  (or the slow path, which checks the head of each list it hands to the fast path, reports it) instead of"
     echo "  handing out a forged pointer. All three builds count each allocation for the statistics in the add that"

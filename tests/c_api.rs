@@ -174,6 +174,12 @@ fn c_library_loaded_with_dlopen_after_start_up_works_on_every_thread() {
 }
 
 #[test]
+fn c_default_build_stops_every_double_and_invalid_free() {
+    let out = compile_and_run("bad_free");
+    assert!(out.contains("20 checks passed"), "{out}");
+}
+
+#[test]
 fn c_free_list_corruption_never_hands_out_a_forged_pointer() {
     let out = compile_and_run("corruption");
     assert!(out.contains("5 checks passed"), "{out}");
@@ -261,7 +267,11 @@ fn c_dlopen_tls_build_needs_no_static_tls_and_loads_with_dlopen() {
 #[test]
 fn c_memcheck_reports_leaks_uses_after_free_and_invalid_frees() {
     let (out, err) = run_c("memcheck_faulty", Build::Valgrind, &[]);
-    assert!(out.contains("faulty program done"), "{out}");
+    assert!(
+        out.contains("faulty program done") && out.contains("stopped at the double free"),
+        "{out}"
+    );
+    assert!(err.contains("midl-alloc: double free of"), "{err}");
     for (what, text) in [
         ("the read after free", "Invalid read of size 1"),
         (
@@ -274,7 +284,7 @@ fn c_memcheck_reports_leaks_uses_after_free_and_invalid_frees() {
     ] {
         assert!(err.contains(text), "memcheck did not report {what} ({text:?}):\n{err}");
     }
-    for line in ["memcheck_faulty.c:35", "memcheck_faulty.c:40", "memcheck_faulty.c:47"] {
+    for line in ["memcheck_faulty.c:46", "memcheck_faulty.c:51", "memcheck_faulty.c:60"] {
         assert!(err.contains(line), "no report at {line}:\n{err}");
     }
     // Correct programs, threads exiting with blocks out included: no report.

@@ -86,6 +86,15 @@ impl<T> CountedStack<T> {
         ((word & (ADDRESS_LIMIT - 1)) as *mut T, (word >> COUNT_SHIFT) as u32)
     }
 
+    /// The list as it stands: its first node and the number of nodes
+    /// (Acquire, so the consumer may walk them: nodes are only taken off by
+    /// the consumer, and pushes only add in front).
+    #[inline]
+    pub(crate) fn peek(&self) -> (*mut T, u32) {
+        let word = self.word.load(Ordering::Acquire);
+        ((word & (ADDRESS_LIMIT - 1)) as *mut T, (word >> COUNT_SHIFT) as u32)
+    }
+
     /// How many nodes the list held at some recent moment (Relaxed: pushes
     /// may be under way). Only the consumer takes nodes off, so for the
     /// consumer it is a lower bound of what `take_all` would return.

@@ -86,3 +86,32 @@ pub(crate) fn corrupt_free_list(block: *const u8, link: usize) -> ! {
          its page (a block was written after it was freed, or freed twice)"
     ))
 }
+
+/// A free of `p`, which no live segment or large object of this allocator
+/// holds: it never came from it (a stack, global or another allocator's
+/// address), or its memory was given back since it was freed.
+#[cold]
+#[inline(never)]
+pub(crate) fn foreign_free(p: *const u8) -> ! {
+    fatal(format_args!(
+        "invalid free of {p:p}: not a block of midl-alloc (no memory it manages holds that address: a pointer \
+         to the stack, a global or another allocator's memory, or a block freed earlier whose memory went back \
+         to the OS)"
+    ))
+}
+
+/// A free of `p`, inside memory this allocator manages but not where one
+/// of its blocks in use starts; `why` says what is there.
+#[cold]
+#[inline(never)]
+pub(crate) fn invalid_free(p: *const u8, why: fmt::Arguments<'_>) -> ! {
+    fatal(format_args!("invalid free of {p:p}: {why}"))
+}
+
+/// A second free of the block at `p` (found on a free list of its page, or
+/// its large object already freed).
+#[cold]
+#[inline(never)]
+pub(crate) fn double_free(p: *const u8, why: &str) -> ! {
+    fatal(format_args!("double free of {p:p}: {why}"))
+}

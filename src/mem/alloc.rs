@@ -296,6 +296,7 @@ pub(crate) unsafe fn realloc<S: HeapSource>(p: *mut u8, old_size: usize, align: 
     }
     // SAFETY: forwarded from the caller.
     unsafe {
+        Heap::check_in_use(S::current(), p);
         let usable = usable_size_unchecked(p);
         if new_size <= usable && new_size >= usable / 2 {
             return p;

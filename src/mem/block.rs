@@ -31,6 +31,13 @@ pub(crate) struct Block {
     check: UnsafeCell<usize>,
 }
 
+/// Whether frees are checked (see `heap::free_check`), and so whether a
+/// block handed out has its link word cleared: every build but the two
+/// measurement builds (`--cfg midl_unprotected`: plain links and no checks;
+/// `--cfg midl_unchecked_free`: encoded links and no checks), see
+/// `scripts/modes.sh`.
+pub(crate) const FREE_CHECKS: bool = !cfg!(midl_unprotected) && !cfg!(midl_unchecked_free);
+
 /// Whether free blocks carry a check word (see [`Block`]).
 const CHECK_WORD: bool = cfg!(feature = "checked");
 
@@ -88,6 +95,26 @@ impl Block {
             } else {
                 // The link alone; `UnsafeCell` is transparent outside loom.
                 this.cast::<*mut Block>().write(stored)
+            }
+        }
+    }
+
+    /// Clears the link word of a block being handed out (the whole header
+    /// under loom, whose cells are made anew).
+    ///
+    /// # Safety
+    /// As for [`Block::init`].
+    #[inline(always)]
+    pub(crate) unsafe fn clear_link(this: *mut Block) {
+        if !FREE_CHECKS {
+            return;
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            if MODEL_CHECKING {
+                Block::init(this, core::ptr::null_mut())
+            } else {
+                this.cast::<usize>().write(0)
             }
         }
     }

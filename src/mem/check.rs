@@ -15,13 +15,15 @@
 //! Without the feature every function here is an empty inline function.
 
 use super::segment::Segment;
+use super::segment_map;
 
-/// Records a segment (or large object) mapping at `seg`.
+/// Records a segment (or large object) mapping at `seg`: in the segment
+/// map every free consults (see `segment_map`), and for checked mode.
 #[inline(always)]
 pub(crate) fn segment_mapped(seg: *mut Segment) {
+    segment_map::insert(seg.cast());
     #[cfg(feature = "checked")]
     imp::segment_mapped(seg);
-    let _ = seg;
 }
 
 /// Forgets a mapping about to be unmapped, and releases its side map.
@@ -30,12 +32,13 @@ pub(crate) fn segment_mapped(seg: *mut Segment) {
 /// `seg` is a live segment header about to be unmapped.
 #[inline(always)]
 pub(crate) unsafe fn segment_unmapped(seg: *mut Segment) {
+    let was_mapped = segment_map::remove(seg.cast());
     #[cfg(feature = "checked")]
     // SAFETY: forwarded.
     unsafe {
-        imp::segment_unmapped(seg)
+        imp::segment_unmapped(seg, was_mapped)
     };
-    let _ = seg;
+    let _ = was_mapped;
 }
 
 /// Records the block size of page `index` of `seg`, set up by its owner.
@@ -66,6 +69,7 @@ mod imp {
     use crate::mem::layout::{SEGMENT_SHIFT, SEGMENT_SIZE};
     use crate::mem::os;
     use crate::mem::segment::{segment_of, Segment, SegmentKind};
+    use crate::mem::segment_map;
 
     /// User address space covered: every address a segment may have
     /// (segments above [`ADDRESS_LIMIT`] are refused when mapped).
@@ -75,8 +79,6 @@ mod imp {
     /// Windows build's compiler, has no inline `const` blocks).
     #[allow(clippy::declare_interior_mutable_const)] // only copied into statics
     const CLEAR: AtomicU64 = AtomicU64::new(0);
-    /// One bit per 4 MiB unit whose start is a segment header of ours.
-    static SEGMENTS: [AtomicU64; UNITS / 64] = [CLEAR; UNITS / 64];
     /// One bit per 4 MiB unit holding a live large object.
     static LARGE_LIVE: [AtomicU64; UNITS / 64] = [CLEAR; UNITS / 64];
     /// One bit per 4 MiB unit whose segment was unmapped (and not mapped
@@ -103,21 +105,20 @@ mod imp {
     }
 
     fn is_ours(seg: *mut Segment) -> bool {
-        matches!(unit(seg as usize), Some((w, b)) if SEGMENTS[w].load(Ordering::Acquire) & b != 0)
+        segment_map::contains(seg.cast())
     }
 
     pub(super) fn segment_mapped(seg: *mut Segment) {
         if config::checked() {
             if let Some((w, b)) = unit(seg as usize) {
                 RELEASED[w].fetch_and(!b, Ordering::Relaxed);
-                SEGMENTS[w].fetch_or(b, Ordering::Release);
             }
         }
     }
 
-    pub(super) unsafe fn segment_unmapped(seg: *mut Segment) {
+    pub(super) unsafe fn segment_unmapped(seg: *mut Segment, was_mapped: bool) {
         if let Some((w, b)) = unit(seg as usize) {
-            if SEGMENTS[w].fetch_and(!b, Ordering::Release) & b != 0 {
+            if was_mapped {
                 RELEASED[w].fetch_or(b, Ordering::Relaxed);
             }
             LARGE_LIVE[w].fetch_and(!b, Ordering::Release);

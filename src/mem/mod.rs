@@ -5,7 +5,8 @@
 //!
 //! * `os` (OS memory, accounted), `layout` (segment geometry, owner id),
 //!   `block` (free-list link encoding);
-//! * `page` (a slab page), `page_queue`, `segment`, `check`, `large`,
+//! * `segment_map` (which address ranges are ours), `page` (a slab
+//!   page), `page_queue`, `segment`, `check`, `large`,
 //!   `span_cache` (the large-object tier's shared free ranges);
 //! * `arena` (shared lists), `heap` (per-thread heaps), `rpcss`
 //!   (allocation environments), `alloc` (entry points).
@@ -22,4 +23,5 @@ pub(crate) mod page;
 pub(crate) mod page_queue;
 pub(crate) mod rpcss;
 pub(crate) mod segment;
+pub(crate) mod segment_map;
 pub(crate) mod span_cache;

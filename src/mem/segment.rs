@@ -24,7 +24,7 @@ use super::layout::{Owner, MEDIUM_PAGE_SHIFT, SEGMENT_SHIFT, SEGMENT_SIZE, SMALL
 use super::os;
 use super::page::Page;
 use crate::base::bits::ones;
-use crate::base::sync::{AtomicPtr, Ordering, UnsafeCell, MODEL_CHECKING};
+use crate::base::sync::{plain, AtomicPtr, Ordering, UnsafeCell, MODEL_CHECKING};
 use crate::ds::report;
 use crate::ds::stack::Linked;
 use crate::ds::stats;
@@ -131,6 +131,9 @@ pub(crate) struct Segment {
     pub(crate) map_size: usize,
     /// Large objects: usable bytes from the object start.
     pub(crate) large_usable: usize,
+    /// Large objects: set when placed, cleared by the free that ends it
+    /// (a swap, so a second free is caught whichever thread makes it).
+    large_live: plain::AtomicBool,
     pub(crate) local: UnsafeCell<SegmentLocal>,
     /// Link in the arena's list of abandoned segments.
     abandoned_next: UnsafeCell<*mut Segment>,
@@ -278,6 +281,7 @@ impl Segment {
                 page_count: count,
                 map_size: SEGMENT_SIZE,
                 large_usable: 0,
+                large_live: plain::AtomicBool::new(false),
                 local: UnsafeCell::new(SegmentLocal::new(page_mask(count))),
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
                 check_map: AtomicPtr::new(check_map),
@@ -316,6 +320,7 @@ impl Segment {
                 page_count: 0,
                 map_size,
                 large_usable: usable,
+                large_live: plain::AtomicBool::new(true),
                 local: UnsafeCell::new(SegmentLocal::new(0)),
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
                 check_map: AtomicPtr::new(ptr::null_mut()),
@@ -347,11 +352,21 @@ impl Segment {
         }
     }
 
-    /// Large objects: the first byte of the object (checked mode).
+    /// Large objects: ends the object's life; false if it had ended
+    /// already (a double free).
+    pub(crate) fn end_large(&self) -> bool {
+        self.large_live.swap(false, Ordering::AcqRel)
+    }
+
+    /// Large objects: whether the object is live.
+    pub(crate) fn large_is_live(&self) -> bool {
+        self.large_live.load(Ordering::Acquire)
+    }
+
+    /// Large objects: the first byte of the object.
     ///
     /// # Safety
     /// `this` is a live large segment.
-    #[cfg_attr(not(feature = "checked"), allow(dead_code))]
     pub(crate) unsafe fn large_start(this: *mut Segment) -> *mut u8 {
         // SAFETY: the object ends at the mapping's end (see `large`).
         unsafe { this.cast::<u8>().add((*this).map_size - (*this).large_usable) }
@@ -403,15 +418,14 @@ impl Segment {
             let size = 1usize << (*seg).page_shift;
             for i in ones(Segment::local(seg, |l| l.free_mask)) {
                 let page = Segment::page(seg, i);
-                let due =
-                    (*page).local(|l| l.retired_at != 0 && l.dirty != 0 && now.saturating_sub(l.retired_at) >= delay);
+                let due = (*page).local(|l| l.since != 0 && l.dirty != 0 && now.saturating_sub(l.since) >= delay);
                 if !due {
                     continue;
                 }
                 released += (*page).local(|l| l.retained());
                 let newly = (*page).local(|l| {
                     l.dirty = 0;
-                    l.retired_at = 0;
+                    l.since = 0;
                     !core::mem::replace(&mut l.decommitted, true)
                 });
                 if newly {

@@ -2,8 +2,10 @@
 //! (the remote list), of large objects, and the owner's slow path when a
 //! page empties or leaves the full list.
 
+use super::free_check::FREE_CHECKS;
 use super::*;
 use crate::base::sync::no_unwind_fn;
+use crate::ds::report;
 use crate::mem::large;
 
 impl Heap {
@@ -15,12 +17,20 @@ impl Heap {
     /// thread's heap.
     #[inline(always)]
     pub(crate) unsafe fn free(heap: *mut Heap, p: *mut u8) {
+        if FREE_CHECKS && !segment_map::contains(p) {
+            // SAFETY: forwarded (`p` lies in no segment of ours).
+            return unsafe { free_flagged(p, heap) };
+        }
         let slot = slot_of(p);
-        // SAFETY: `p` lies in a live segment (caller's contract), whose
+        // SAFETY: `p` lies in a live segment (the map holds it), whose
         // header holds `slot`. A slot owned by our heap is the descriptor
-        // of `p`'s page, and the page is ours (see `segment`).
+        // of `p`'s page, and the page is ours (see `segment`); its block
+        // `p` is readable once it is known to be one.
         unsafe {
             if (*slot).is_owned_by(Heap::owner_id(heap)) {
+                if FREE_CHECKS && (!(*slot).is_block_start(p) || (*slot).looks_free(p)) {
+                    return free_flagged(p, heap);
+                }
                 if (*slot).push_local(p) {
                     // (The slow path finds the page again from `p`, so the
                     // fast path keeps the page address in its addressing.)
@@ -49,6 +59,9 @@ impl Heap {
         // and go).
         unsafe {
             if !(*slot).owner().is_null() {
+                if FREE_CHECKS {
+                    Heap::check_remote_free(slot, p);
+                }
                 (*slot).push_remote(p);
                 return;
             }
@@ -59,12 +72,21 @@ impl Heap {
         unsafe {
             if (*seg).owner() == Heap::owner_id(heap) {
                 let page = Segment::page_of(seg, p);
+                if FREE_CHECKS {
+                    Heap::check_segment_free(seg, page, p, true);
+                }
                 if (*page).push_local(p) {
                     Heap::free_local_slow(heap, page);
                 }
             } else if (*seg).kind == SegmentKind::Large {
+                if FREE_CHECKS {
+                    Heap::check_large_free(seg, p);
+                }
                 Heap::free_large(heap, seg);
             } else {
+                if FREE_CHECKS {
+                    Heap::check_segment_free(seg, Segment::page_of(seg, p), p, false);
+                }
                 Heap::free_remote(seg, p);
             }
         }
@@ -152,5 +174,34 @@ no_unwind_fn! {
     unsafe fn free_other(p: *mut u8, heap: *mut Heap) {
         // SAFETY: forwarded.
         unsafe { Heap::free_other(p, heap) }
+    }
+}
+
+no_unwind_fn! {
+    /// A free the fast path flagged: of an address in no segment of ours
+    /// (reported), or of a block of a page `heap` owns, checked
+    /// ([`Heap::check_owned_free`], which stops the process if it is not a
+    /// block in use) and then freed as the fast path would have. A tail
+    /// call from the fast path, like the two above (one function for both,
+    /// which returns: a call to a function that does not would make the
+    /// fast path set up a stack frame).
+    ///
+    /// # Safety
+    /// `heap` is the calling thread's heap and, if `p` lies in a segment of
+    /// ours, owns the page whose descriptor is `slot_of(p)`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_flagged(p: *mut u8, heap: *mut Heap) {
+        if !segment_map::contains(p) {
+            report::foreign_free(p);
+        }
+        let page = slot_of(p);
+        // SAFETY: forwarded; once checked, `p` is a block in use of `page`.
+        unsafe {
+            Heap::check_owned_free(page, p);
+            if (*page).push_local(p) {
+                Heap::free_local_slow(heap, page);
+            }
+        }
     }
 }

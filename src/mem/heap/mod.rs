@@ -22,6 +22,7 @@
 mod abandon;
 mod find;
 mod free;
+mod free_check;
 mod large_cache;
 mod purge;
 mod segments;
@@ -34,6 +35,7 @@ use super::os;
 use super::page::{Page, Role, PURGE_BLOCK_MIN};
 use super::page_queue::{queue_push_back, queue_push_front, queue_remove, PageQueue, EMPTY_QUEUE};
 use super::segment::{segment_of, slot_of, Segment, SegmentKind};
+use super::segment_map;
 use crate::base::bits::{div_ceil, mix64, ones, round_up};
 use crate::base::fault::{self, Fault};
 use crate::base::sync::{model_const_fn, MODEL_CHECKING};

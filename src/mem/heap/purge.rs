@@ -174,7 +174,7 @@ impl Heap {
                 let seg = segment_of(page.cast());
                 let bit = 1u64 << Segment::page_index(seg, page);
                 Segment::local(seg, |l| l.sparse_mask |= bit);
-                (*page).local(|l| l.sparse_at = 0);
+                (*page).local(|l| l.since = 0);
                 (*heap).state.sparse_pages += 1;
             }
         }
@@ -209,10 +209,10 @@ impl Heap {
                 for i in ones(mask) {
                     let page = Segment::page(seg, i);
                     let (class, waited) = (*page).local(|l| {
-                        if delay > 0 && l.sparse_at == 0 {
-                            l.sparse_at = now.max(1);
+                        if delay > 0 && l.since == 0 {
+                            l.since = now.max(1);
                         }
-                        (l.class as usize, now.saturating_sub(l.sparse_at) >= delay)
+                        (l.class as usize, now.saturating_sub(l.since) >= delay)
                     });
                     // The class being carved keeps its pages; otherwise a
                     // page waits until it has been sparse for `delay`.

@@ -12,6 +12,7 @@
 mod carve;
 mod collect;
 mod purge;
+mod validate;
 
 use super::block::Block;
 use super::layout::{Owner, SMALL_PAGE_SHIFT};
@@ -25,6 +26,7 @@ use crate::ds::size_class::SMALL_PAGE_BLOCK_MAX;
 use crate::ds::stack::Linked;
 use crate::ds::stats::Counts;
 use core::ptr;
+use validate::Shape;
 
 /// The part of a page that only its owning heap's thread touches.
 /// Laid out hot fields first: an allocation and a local free touch only
@@ -79,11 +81,11 @@ pub(crate) struct PageLocal {
     /// Links in the heap's page queue (class queue or full list).
     pub(crate) prev: *mut Page,
     pub(crate) next: *mut Page,
-    /// When the page was retired (ms, coarse clock); 0 if nothing to purge.
-    pub(crate) retired_at: u64,
-    /// While listed as sparse: when maintenance first saw it listed (ms,
-    /// coarse clock); 0 until then (listing reads no clock).
-    pub(crate) sparse_at: u64,
+    /// A time (ms, coarse clock), by role: for a retired page, when it was
+    /// retired (0: nothing to purge); for a page in use listed as sparse,
+    /// when maintenance first saw it listed (0 until then: listing reads no
+    /// clock). One field, as a page is never both.
+    pub(crate) since: u64,
 }
 
 /// Where a page stands in its heap, which decides when a local free must
@@ -121,6 +123,9 @@ pub(crate) struct Page {
     /// while no block of the page is out (so no remote free is under way);
     /// read by the owner and by remote frees.
     key: UnsafeCell<usize>,
+    /// What a free checks the block start against (see
+    /// [`Page::is_block_start`]); written like `key`.
+    shape: UnsafeCell<Shape>,
     pub(crate) local: UnsafeCell<PageLocal>,
     /// First byte of the page's memory (immutable once the segment is set up).
     pub(crate) start: *mut u8,
@@ -152,8 +157,7 @@ impl PageLocal {
             free_is_zero: false,
             prev: ptr::null_mut(),
             next: ptr::null_mut(),
-            retired_at: 0,
-            sparse_at: 0,
+            since: 0,
             decommitted: false,
             counted_used: 0,
             remote: 0,
@@ -190,7 +194,7 @@ impl PageLocal {
     /// not yet given back to the OS); 0 for a page in use.
     #[inline]
     pub(crate) fn retained(&self) -> usize {
-        if self.in_use || self.retired_at == 0 {
+        if self.in_use || self.since == 0 {
             0
         } else {
             self.dirty as usize
@@ -302,6 +306,7 @@ impl Page {
                 owner: AtomicPtr::new(owner),
                 thread_free: CountedStack::new(),
                 key: UnsafeCell::new(0),
+                shape: UnsafeCell::new(Shape::NONE),
                 local: UnsafeCell::new(PageLocal::empty()),
                 start,
             }
@@ -386,7 +391,9 @@ impl Page {
         }
     }
 
-    /// Pops a block from `free`: null if it is empty, or (checked build) if
+    /// Pops a block from `free` and clears its link word (so a block handed
+    /// out never reads as free to [`Page::looks_free`]): null if it is
+    /// empty, or (checked build) if
     /// the head's check word does not match (the caller's slow path then
     /// pops with [`Page::pop_checked`], which reports it). No call on this path, so the
     /// exported functions that inline it need no stack frame.
@@ -409,6 +416,7 @@ impl Page {
                 }
                 l.free = next;
                 l.count_alloc();
+                Block::clear_link(b);
                 b.cast()
             })
         }
@@ -429,6 +437,7 @@ impl Page {
                 if !b.is_null() {
                     l.free = self.checked_next(l, b);
                     l.count_alloc();
+                    Block::clear_link(b);
                 }
                 b.cast()
             })
@@ -497,6 +506,9 @@ impl Page {
         // SAFETY: an unused page: no block of it is out, so no other thread
         // reads the key (see `key`).
         self.key.with_mut(|k| unsafe { *k = key });
+        // SAFETY: as for the key.
+        self.shape
+            .with_mut(|s| unsafe { *s = Shape::of(block_size, page_size / block_size) });
         // SAFETY: owner-only access to an unused page.
         unsafe {
             self.local(|l| {
@@ -516,7 +528,7 @@ impl Page {
                 l.free_is_zero = false;
                 l.prev = ptr::null_mut();
                 l.next = ptr::null_mut();
-                l.retired_at = 0;
+                l.since = 0;
                 l.counted_used = 0;
                 l.remote = 0;
                 core::mem::replace(&mut l.decommitted, false)
@@ -553,6 +565,10 @@ impl Page {
     /// # Safety
     /// The caller's thread owns the page, and `used == 0` after `collect`.
     pub(crate) unsafe fn reset(&self, now_ms: u64) {
+        // SAFETY: no block of the page is out, so no other thread reads the
+        // shape (see `key`): a free of one of its blocks now fails
+        // `is_block_start`.
+        self.shape.with_mut(|s| unsafe { *s = Shape::NONE });
         // SAFETY: owner-only access.
         unsafe {
             self.local(|l| {
@@ -562,7 +578,7 @@ impl Page {
                 l.in_full = false;
                 l.set_bias(BIAS_QUEUED);
                 l.sparse_armed = false;
-                l.retired_at = now_ms.max(1);
+                l.since = now_ms.max(1);
             })
         }
     }
