@@ -12,13 +12,15 @@ use super::segment::Segment;
 use super::span_cache::SpanCache;
 use super::span_cache::HUGE_MIN;
 use super::{check, os};
+use crate::base::sync::MODEL_CHECKING;
 use crate::ds::config::{self, HugePages};
 use crate::ds::stats;
 use core::mem::size_of;
 use core::ptr;
 
-/// Header room before a large object: keeps the object 64-byte aligned.
-const LARGE_HEADER: usize = 128;
+/// Header room before a large object: keeps the object 64-byte aligned
+/// (more under loom, whose atomics and cells make the header larger).
+const LARGE_HEADER: usize = if MODEL_CHECKING { 256 } else { 128 };
 /// Largest alignment a large object supports (the header must stay in the
 /// first segment-size window of the mapping).
 pub(crate) const MAX_ALIGN: usize = SEGMENT_SIZE / 4;

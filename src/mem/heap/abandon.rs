@@ -237,6 +237,7 @@ impl Heap {
                 seg = next;
             }
             (*heap).state.segments = ptr::null_mut();
+            (*heap).checked = ptr::null_mut();
             (*heap).state.sparse_pages = 0;
             (*heap).state.live = false;
             // Nothing reads the heap any more: its thread's slot no longer

@@ -17,21 +17,31 @@ impl Heap {
     /// thread's heap.
     #[inline(always)]
     pub(crate) unsafe fn free(heap: *mut Heap, p: *mut u8) {
-        if FREE_CHECKS && !segment_map::contains(p) {
+        let seg = segment_of(p);
+        // SAFETY: reading the heap's own field (the empty heap's too).
+        if FREE_CHECKS && seg != unsafe { (*heap).checked } && !segment_map::contains(p) {
             // SAFETY: forwarded (`p` lies in no segment of ours).
             return unsafe { free_flagged(p, heap) };
         }
         let slot = slot_of(p);
-        // SAFETY: `p` lies in a live segment (the map holds it), whose
-        // header holds `slot`. A slot owned by our heap is the descriptor
-        // of `p`'s page, and the page is ours (see `segment`); its block
-        // `p` is readable once it is known to be one.
+        // SAFETY: `p` lies in a live segment (the heap's checked one, which
+        // is mapped while on its list, or one the map holds), whose header
+        // holds `slot`. A slot owned by our heap is the descriptor of `p`'s
+        // page, and the page is ours (see `segment`); its block `p` is
+        // readable once it is known to be one, and its segment is on our
+        // list (it has a page in use).
         unsafe {
             if (*slot).is_owned_by(Heap::owner_id(heap)) {
                 if FREE_CHECKS && (!(*slot).is_block_start(p) || (*slot).looks_free(p)) {
                     return free_flagged(p, heap);
                 }
-                if (*slot).push_local(p) {
+                let slow = (*slot).push_local(p);
+                if FREE_CHECKS {
+                    // (After the push: before it, the store would make the
+                    // key be read again.)
+                    (*heap).checked = seg;
+                }
+                if slow {
                     // (The slow path finds the page again from `p`, so the
                     // fast path keeps the page address in its addressing.)
                     free_slot_slow(p, heap);

@@ -83,6 +83,12 @@ const RETAIN_MAX: usize = 8 << 20;
 
 #[repr(C)]
 pub(crate) struct Heap {
+    /// A segment on this heap's list that a free checked against the
+    /// segment map, or null: a free into it skips the map (see `free`).
+    /// Cleared when the segment leaves the list (`unlink_segment`,
+    /// abandonment), so it is always mapped; never written in the empty
+    /// heap (no page is its).
+    checked: *mut Segment,
     /// Current page per size for sizes up to 1 KiB (indexed by the size
     /// itself, see `size_class::DIRECT_SLOTS`): the fast path goes from the
     /// size to the page without a class lookup (mimalloc's
@@ -237,6 +243,7 @@ impl Heap {
             // (No unsafe here: only the address of the field is computed.)
             let sentinel = this.cast::<u8>().wrapping_add(EMPTY_OFFSET) as *mut Page;
             Heap {
+                checked: ptr::null_mut(),
                 direct: [sentinel; DIRECT_SLOTS],
                 pages: [sentinel; NUM_CLASSES],
                 queues: [EMPTY_QUEUE; NUM_CLASSES],
@@ -289,6 +296,7 @@ impl Heap {
         #[allow(dead_code)]
         fn every_field(h: &Heap) {
             let Heap {
+                checked: _,
                 direct: _,
                 pages: _,
                 queues: _,
@@ -306,6 +314,7 @@ impl Heap {
             // fresh mapping.
             #[cfg(debug_assertions)]
             ptr::write_bytes(heap.cast::<u8>(), 0xa5, size_of::<Heap>());
+            addr_of_mut!((*heap).checked).write(ptr::null_mut());
             let sentinel = addr_of_mut!((*heap).empty);
             sentinel.write(Page::new(ptr::null_mut(), ptr::null_mut()));
             let direct = addr_of_mut!((*heap).direct).cast::<*mut Page>();

@@ -115,6 +115,9 @@ impl Heap {
                     *h = ptr::null_mut();
                 }
             }
+            if (*heap).checked == seg {
+                (*heap).checked = ptr::null_mut();
+            }
         }
     }
 
