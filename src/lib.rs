@@ -47,6 +47,14 @@ pub mod environment {
     pub use crate::api::environment::*;
 }
 
+/// Test-only hooks (cargo feature `os-faults`): the OS refuses the n-th
+/// request for memory.
+#[cfg(all(not(loom), feature = "os-faults"))]
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::api::testing::*;
+}
+
 #[cfg(not(loom))]
 pub use api::ffi::*;
 #[cfg(not(loom))]

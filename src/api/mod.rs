@@ -6,7 +6,8 @@
 //! (`allocator`, cargo feature `allocator-api2`, on by default), the malloc family for
 //! `LD_PRELOAD` (`malloc_override`, cargo feature `override`), the import
 //! slots of the static Windows library (`windows_static`, only with
-//! `--cfg midl_static`), and the handles the loom models drive (`loom`,
+//! `--cfg midl_static`), the test-only hooks (`testing`, cargo feature
+//! `os-faults`), and the handles the loom models drive (`loom`,
 //! only with `--cfg loom`).
 
 #[cfg(feature = "allocator-api2")]
@@ -19,5 +20,7 @@ pub(crate) mod global_alloc;
 #[cfg(feature = "override")]
 pub(crate) mod malloc_override;
 pub(crate) mod options;
+#[cfg(feature = "os-faults")]
+pub(crate) mod testing;
 #[cfg(all(windows, midl_static))]
 pub(crate) mod windows_static;

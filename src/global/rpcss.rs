@@ -6,7 +6,7 @@
 
 use super::entry;
 use crate::base::sync::plain::AtomicBool;
-use crate::base::sync::Ordering;
+use crate::base::sync::{lock, Mutex, Ordering};
 use crate::mem::rpcss::{ChunkSource, Cursor, Registry, CHUNK_BYTES, RPC_S_INVALID_ARG, RPC_S_OK, RPC_S_OUT_OF_MEMORY};
 use crate::pal::ThreadExitKey;
 use core::cell::Cell;
@@ -121,19 +121,32 @@ unsafe extern "C" fn spares_at_exit(_: *mut c_void) {
     }
 }
 
-/// The registry, made on first use (None if it could not be mapped).
-/// A `Once` and a cell rather than `OnceLock`, which Rust 1.63 (the
-/// Windows build's compiler) lacks.
+/// The registry, made on first use: None while it cannot be mapped, and
+/// tried again on the next call (a refusal of the OS at start-up must not
+/// disable the package for the process's life: `tests/os_faults.rs`). A
+/// flag, a lock and a cell rather than `OnceLock`, which Rust 1.63 (the
+/// Windows build's compiler) lacks; the lock is the standard one (a futex
+/// or an SRW lock, which never allocates), taken only until the registry
+/// exists.
 fn registry() -> Option<&'static Registry> {
     struct Slot(core::cell::UnsafeCell<Option<Registry>>);
-    // SAFETY: the cell is written once, inside `ONCE`, and only read after
-    // `ONCE` has completed (which orders the write before the reads).
+    // SAFETY: the cell is written once, under `INIT`, before `READY` is set
+    // (Release); it is only read after `READY` is seen set (Acquire) or
+    // under `INIT`.
     unsafe impl Sync for Slot {}
-    static ONCE: Once = Once::new();
+    static READY: AtomicBool = AtomicBool::new(false);
+    static INIT: Mutex<()> = Mutex::new(());
     static REGISTRY: Slot = Slot(core::cell::UnsafeCell::new(None));
-    // SAFETY: the only write, inside `call_once`.
-    ONCE.call_once(|| unsafe { *REGISTRY.0.get() = Registry::new(MAX_ENVIRONMENTS, HEAP_CHUNKS) });
-    // SAFETY: `ONCE` has completed; the cell is never written again.
+    if !READY.load(Ordering::Acquire) {
+        let _init = lock(&INIT);
+        if !READY.load(Ordering::Relaxed) {
+            let made = Registry::new(MAX_ENVIRONMENTS, HEAP_CHUNKS)?;
+            // SAFETY: the only write, under `INIT`, before `READY` is set.
+            unsafe { *REGISTRY.0.get() = Some(made) };
+            READY.store(true, Ordering::Release);
+        }
+    }
+    // SAFETY: `READY` is set, so the cell holds the registry for good.
     unsafe { (*REGISTRY.0.get()).as_ref() }
 }
 

@@ -2,7 +2,8 @@
 //! reservations, returning memory, each counted in the statistics, over
 //! the platform layer's raw calls (`pal`). Allocator metadata and blocks
 //! both come from here, never from the allocator itself. Every function
-//! reports failure as a null pointer.
+//! reports failure as a null pointer. (With the test-only feature
+//! `os-faults`, `pal::refused` may fail a request before it is made.)
 
 use crate::base::bits::is_multiple_of;
 use crate::base::sync::MODEL_CHECKING;
@@ -15,7 +16,7 @@ pub(crate) const OS_PAGE: usize = pal::PAGE_SIZE;
 
 /// Maps `len` bytes of fresh, zeroed, read-write memory. Null on failure.
 pub(crate) fn map(len: usize) -> *mut u8 {
-    if len == 0 || len > isize::MAX as usize {
+    if len == 0 || len > isize::MAX as usize || pal::refused() {
         return ptr::null_mut();
     }
     let p = pal::map(len);
@@ -29,7 +30,7 @@ pub(crate) fn map(len: usize) -> *mut u8 {
 /// [`OS_PAGE`]). Null on failure.
 pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
     debug_assert!(align.is_power_of_two() && align >= OS_PAGE && is_multiple_of(len, OS_PAGE));
-    if len == 0 || len > isize::MAX as usize {
+    if len == 0 || len > isize::MAX as usize || pal::refused() {
         return ptr::null_mut();
     }
     let p = pal::map_aligned(len, align);
@@ -76,6 +77,9 @@ pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
 /// The range was mapped by this module and is the caller's; when
 /// shrinking, nothing touches `[p+new, p+old)` again.
 pub(crate) unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    if new > old && pal::refused() {
+        return false;
+    }
     // SAFETY: forwarded.
     let ok = unsafe { pal::remap_in_place(p, old, new) };
     if ok {
@@ -95,6 +99,9 @@ pub(crate) unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool 
 /// # Safety
 /// As for `pal::remap_to`, both ranges mapped by this module.
 pub(crate) unsafe fn remap_to(p: *mut u8, old: usize, new: usize, to: *mut u8) -> bool {
+    if pal::refused() {
+        return false;
+    }
     // SAFETY: forwarded.
     let ok = unsafe { pal::remap_to(p, old, new, to) };
     if ok {

@@ -16,7 +16,8 @@
 //!   [`thread_slot!`](crate::pal::thread_slot) (a per-thread pointer, as
 //!   cheap as the target allows);
 //! * tools: `valgrind` (client requests that tell memcheck about blocks,
-//!   cargo feature `valgrind`).
+//!   cargo feature `valgrind`); `refuse` (tests only, feature `os-faults`:
+//!   the n-th request for memory fails).
 
 #[cfg(not(windows))]
 mod linux;
@@ -27,6 +28,21 @@ use linux as os;
 mod windows;
 #[cfg(windows)]
 use windows as os;
+
+/// The test-only hook that refuses the n-th request for memory (cargo
+/// feature `os-faults`).
+#[cfg(feature = "os-faults")]
+pub(crate) mod refuse;
+
+/// Whether the test-only hook refuses this request for memory (always
+/// false without the feature `os-faults`).
+#[inline(always)]
+pub(crate) fn refused() -> bool {
+    #[cfg(feature = "os-faults")]
+    return refuse::refused();
+    #[cfg(not(feature = "os-faults"))]
+    false
+}
 
 /// Valgrind client requests (cargo feature `valgrind`).
 #[cfg(feature = "valgrind")]
