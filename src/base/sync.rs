@@ -35,8 +35,60 @@ pub(crate) use std::sync::{Mutex, MutexGuard};
 /// a futex, which never allocates). A poisoned lock is taken as it is:
 /// nothing panics while holding it, and a panic elsewhere must not stop
 /// the allocator.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+pub(crate) fn lock<T>(m: &Mutex<T>) -> Guard<'_, T> {
+    let inner = m.lock().unwrap_or_else(|e| e.into_inner());
+    #[cfg(midl_tsan)]
+    // SAFETY: an annotation of ThreadSanitizer's runtime, which the
+    // `midl_tsan` build links.
+    unsafe {
+        tsan::__tsan_acquire(m as *const Mutex<T> as *mut core::ffi::c_void)
+    };
+    Guard { lock: m, inner }
+}
+
+/// A held lock (see [`lock`]). In the ThreadSanitizer build (`--cfg
+/// midl_tsan`, `scripts/tsan.sh`) taking and dropping it tell the sanitizer
+/// about the order the lock gives: the standard library is not
+/// instrumented there, so its futex would look like no synchronisation at
+/// all.
+pub(crate) struct Guard<'a, T> {
+    #[cfg_attr(not(midl_tsan), allow(dead_code))]
+    lock: &'a Mutex<T>,
+    inner: MutexGuard<'a, T>,
+}
+
+impl<T> core::ops::Deref for Guard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> core::ops::DerefMut for Guard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T> Drop for Guard<'_, T> {
+    fn drop(&mut self) {
+        // (Before `inner` unlocks the mutex.)
+        #[cfg(midl_tsan)]
+        // SAFETY: as in `lock`.
+        unsafe {
+            tsan::__tsan_release(self.lock as *const Mutex<T> as *mut core::ffi::c_void)
+        };
+    }
+}
+
+/// ThreadSanitizer's annotation interface (its runtime's
+/// `tsan_interface.h`), in the `midl_tsan` build only.
+#[cfg(midl_tsan)]
+mod tsan {
+    extern "C" {
+        pub(super) fn __tsan_acquire(addr: *mut core::ffi::c_void);
+        pub(super) fn __tsan_release(addr: *mut core::ffi::c_void);
+    }
 }
 
 /// Whether the protocol types are loom's (see the module docs).
