@@ -91,9 +91,6 @@ def classify(run, lib):
 results = {(r, a): classify(r, libs[a]) for r in runs for a in allocators}
 CAUGHT = ("detected", "refused")
 
-def group(run):
-    return run.split("@")[0].split("-")[0] + "-" + run.split("@")[0].split("-")[1]
-
 with open(out, "w") as f:
     f.write("# Heap-security suite\n\n")
     f.write("Produced by `scripts/security-suite.sh` (programs: `tests/security/suite.c`, one process per case).\n")

@@ -64,22 +64,18 @@ mod imp {
     use crate::base::sync::plain::{AtomicU32, AtomicU64};
     use crate::base::sync::Ordering;
     use crate::ds::config;
-    use crate::ds::counted_stack::ADDRESS_LIMIT;
     use crate::ds::report::fatal;
-    use crate::mem::layout::{SEGMENT_SHIFT, SEGMENT_SIZE};
+    use crate::mem::layout::SEGMENT_SIZE;
     use crate::mem::os;
     use crate::mem::segment::{segment_of, Segment, SegmentKind};
-    use crate::mem::segment_map;
+    use crate::mem::segment_map::{self, unit, UNITS};
 
-    /// User address space covered: every address a segment may have
-    /// (segments above [`ADDRESS_LIMIT`] are refused when mapped).
-    const ADDRESS_BITS: usize = ADDRESS_LIMIT.trailing_zeros() as usize;
-    const UNITS: usize = 1 << (ADDRESS_BITS - SEGMENT_SHIFT);
     /// An empty word of the maps below (a `const` item: Rust 1.63, the
     /// Windows build's compiler, has no inline `const` blocks).
     #[allow(clippy::declare_interior_mutable_const)] // only copied into statics
     const CLEAR: AtomicU64 = AtomicU64::new(0);
-    /// One bit per 4 MiB unit holding a live large object.
+    /// One bit per 4 MiB unit holding a live large object (units as in
+    /// `segment_map`, which covers every address a segment may have).
     static LARGE_LIVE: [AtomicU64; UNITS / 64] = [CLEAR; UNITS / 64];
     /// One bit per 4 MiB unit whose segment was unmapped (and not mapped
     /// again since): a free there is a use after free, not a stray pointer.
@@ -98,11 +94,6 @@ mod imp {
     }
 
     const _: () = assert!(core::mem::size_of::<SideMap>() <= MAP_BYTES);
-
-    fn unit(p: usize) -> Option<(usize, u64)> {
-        let u = p >> SEGMENT_SHIFT;
-        (u < UNITS).then(|| (u / 64, 1u64 << (u % 64)))
-    }
 
     fn is_ours(seg: *mut Segment) -> bool {
         segment_map::contains(seg.cast())

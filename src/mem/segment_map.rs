@@ -21,7 +21,7 @@ use crate::base::sync::Ordering;
 use crate::ds::counted_stack::ADDRESS_LIMIT;
 
 /// 4 MiB units below [`ADDRESS_LIMIT`].
-const UNITS: usize = ADDRESS_LIMIT >> SEGMENT_SHIFT;
+pub(crate) const UNITS: usize = ADDRESS_LIMIT >> SEGMENT_SHIFT;
 
 /// An empty word (a `const` item: Rust 1.63, the Windows build's compiler,
 /// has no inline `const` blocks).
@@ -31,9 +31,10 @@ const CLEAR: AtomicU64 = AtomicU64::new(0);
 /// Bit `u % 64` of word `u / 64`: unit `u` starts a live segment.
 static MAP: [AtomicU64; UNITS / 64] = [CLEAR; UNITS / 64];
 
-/// The word and bit of the unit `p` lies in, or None above the limit.
+/// The word and bit of the unit `p` lies in, or None above the limit
+/// (checked mode's own unit maps index the same way).
 #[inline(always)]
-fn unit(p: usize) -> Option<(usize, u64)> {
+pub(crate) fn unit(p: usize) -> Option<(usize, u64)> {
     let w = p >> (SEGMENT_SHIFT + 6);
     (w < UNITS / 64).then(|| (w, 1u64 << ((p >> SEGMENT_SHIFT) % 64)))
 }

@@ -49,10 +49,7 @@ impl Heap {
         // and of the block `p` once it is known to be one.
         unsafe {
             if !(*page).is_block_start(p) {
-                report::invalid_free(
-                    p,
-                    format_args!("no block in use starts there (a pointer inside a block, or into a page with none)"),
-                );
+                no_block_starts_there(p);
             }
             if (*page).looks_free(p) && (*page).link_is_plausible(p) {
                 report::double_free(p, "the block holds a free-list link of its page (it is free already)");
@@ -72,10 +69,7 @@ impl Heap {
         // SAFETY: as for the two checks above.
         unsafe {
             if !(*page).is_block_start_far(p, 1 << (*seg).page_shift) {
-                report::invalid_free(
-                    p,
-                    format_args!("no block in use starts there (a pointer inside a block, or into a page with none)"),
-                );
+                no_block_starts_there(p);
             }
             let free = (*page).looks_free(p) && (*page).link_is_plausible(p) && (!owned || (*page).holds_free(p));
             if free {
@@ -90,6 +84,17 @@ impl Heap {
     /// `seg` is a mapped large segment.
     #[cold]
     pub(super) unsafe fn check_large_free(seg: *mut Segment, p: *const u8) {
+        // SAFETY: forwarded.
+        unsafe { Heap::check_large(seg, p, true) }
+    }
+
+    /// Checks that `p` is the large object `seg`, live; `end`: ends its
+    /// life (one swap, so of two frees racing only one passes).
+    ///
+    /// # Safety
+    /// `seg` is a mapped large segment.
+    #[cold]
+    unsafe fn check_large(seg: *mut Segment, p: *const u8, end: bool) {
         // SAFETY: the header is readable (the segment map holds it).
         unsafe {
             let start = Segment::large_start(seg);
@@ -102,7 +107,12 @@ impl Heap {
                     ),
                 );
             }
-            if !(*seg).end_large() {
+            let live = if end {
+                (*seg).end_large()
+            } else {
+                (*seg).large_is_live()
+            };
+            if !live {
                 report::double_free(p, "the large block was freed already");
             }
         }
@@ -131,9 +141,7 @@ impl Heap {
             } else {
                 let seg = segment_of(p);
                 if (*seg).kind == SegmentKind::Large {
-                    if !ptr::eq(p, Segment::large_start(seg)) || !(*seg).large_is_live() {
-                        report::invalid_free(p, format_args!("not a large block in use"));
-                    }
+                    Heap::check_large(seg, p, false);
                 } else {
                     let owned = (*seg).owner() == Heap::owner_id(heap);
                     Heap::check_segment_free(seg, Segment::page_of(seg, p), p, owned);
@@ -170,5 +178,15 @@ unsafe fn not_a_block_start(page: *mut Page, p: *const u8) -> ! {
             off % bs,
             start.wrapping_add(off / bs * bs)
         ),
+    )
+}
+
+/// Reports a free of `p` where no block of its page starts (the page's
+/// geometry seen from a thread that may not own it).
+#[cold]
+fn no_block_starts_there(p: *const u8) -> ! {
+    report::invalid_free(
+        p,
+        format_args!("no block in use starts there (a pointer inside a block, or into a page with none)"),
     )
 }

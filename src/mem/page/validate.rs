@@ -133,8 +133,9 @@ impl Page {
     /// Whether the first word of the block at `p` decodes to a link a free
     /// list of this page could hold (null, or a block start of the page),
     /// as it does for a block on one of them. For a block handed out, only
-    /// a value derived from the page's secret key does (a chance of about
-    /// one in 2^40 for a value that [`Page::looks_free`] lets through).
+    /// a value derived from the page's secret key does (for a random value,
+    /// a chance of about one in 2^45: 2^-16 that [`Page::looks_free`] lets
+    /// it through, then one of at most 2^19 links out of 2^48).
     ///
     /// # Safety
     /// As for [`Page::looks_free`].
