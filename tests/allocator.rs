@@ -201,6 +201,62 @@ fn only_the_owner_ends_an_environment() {
     assert!(set_thread_handle(Some(h)).is_err());
 }
 
+#[test]
+fn a_reset_ends_every_block_and_keeps_the_environment_usable() {
+    let mut env = Environment::enable().unwrap();
+    for call in 0..200u64 {
+        let old = env.handle();
+        assert_eq!(thread_handle(), Some(old));
+        // Blocks from this thread and from two others, all checked.
+        let sum = std::thread::scope(|s| {
+            let hs: std::vec::Vec<_> = (0..2u64)
+                .map(|t| {
+                    let env = &env;
+                    s.spawn(move || build_call(env, call * 10 + t))
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).fold(0, u64::wrapping_add)
+        });
+        let want = (0..2u64)
+            .map(|t| build_call(MidlAlloc, call * 10 + t))
+            .fold(0, u64::wrapping_add);
+        assert_eq!(sum, want);
+        env.reset().unwrap();
+        // A new handle, the old one refused; the thread stays attached.
+        assert_ne!(env.handle(), old);
+        assert_eq!(thread_handle(), Some(env.handle()));
+        assert!(set_thread_handle(Some(old)).is_err());
+        assert_eq!(thread_handle(), Some(env.handle()));
+        // RpcSs calls on the attached thread use the new environment.
+        let p = allocate(24).unwrap();
+        // SAFETY: 24 bytes just allocated.
+        unsafe { p.as_ptr().write_bytes(0xA5, 24) };
+        env.reset().unwrap();
+    }
+    env.disable().unwrap();
+    assert_eq!(thread_handle(), None);
+}
+
+#[test]
+fn a_reset_from_an_unattached_thread_keeps_others_detached() {
+    let mut env = Environment::enable().unwrap();
+    set_thread_handle(None).unwrap();
+    let mut firsts = std::collections::HashSet::new();
+    for call in 0..50u32 {
+        let mut v = Vec::with_capacity_in(1000, &env);
+        v.extend((0..1000u32).map(|i| i ^ call));
+        assert!(v.iter().enumerate().all(|(i, x)| *x == i as u32 ^ call));
+        firsts.insert(v.as_ptr() as usize);
+        drop(v);
+        env.reset().unwrap();
+        assert_eq!(thread_handle(), None);
+    }
+    // One thread's calls reuse the kept chunk: every first block at the
+    // same address.
+    assert_eq!(firsts.len(), 1, "{firsts:?}");
+    env.disable().unwrap();
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Alloc(usize, u32),

@@ -23,8 +23,9 @@ pub(crate) fn fill_call(call: &Call, mut alloc: impl FnMut(usize) -> *mut u8, li
     }
 }
 
-pub(crate) const ENV_VARIANTS: [&str; 7] = [
+pub(crate) const ENV_VARIANTS: [&str; 8] = [
     "midl-alloc Environment as an Allocator (`&Environment`)",
+    "midl-alloc Environment reused, one reset per call (`Environment::reset`)",
     "midl-alloc RpcSs environment (RpcSmEnableAllocate, RpcSsAllocate, RpcSmDisableAllocate)",
     "midl-alloc block by block (MIDL_user_allocate, MIDL_user_free)",
     "bumpalo Bump, made and dropped per call",
@@ -39,11 +40,12 @@ fn run_variant(v: usize, calls: &[Call], n: u64) -> Duration {
     let n = n as usize;
     match v {
         0 => arena_environment(calls, n),
-        1 => arena_rpcss(calls, n),
-        2 => each_midl(calls, n),
-        3 => arena_bump(calls, n),
-        4 => arena_bump_reset(calls, n),
-        5 => arena_mimalloc_heap(calls, n),
+        1 => arena_environment_reset(calls, n),
+        2 => arena_rpcss(calls, n),
+        3 => each_midl(calls, n),
+        4 => arena_bump(calls, n),
+        5 => arena_bump_reset(calls, n),
+        6 => arena_mimalloc_heap(calls, n),
         _ => each_system(calls, n),
     }
     start.elapsed()
@@ -67,6 +69,24 @@ fn arena_environment(calls: &[Call], n: usize) {
         );
         live.clear();
         drop(env);
+    }
+}
+
+#[inline(never)]
+fn arena_environment_reset(calls: &[Call], n: usize) {
+    let mut live = Vec::with_capacity(32);
+    let mut env = Environment::enable().unwrap();
+    for i in 0..n {
+        fill_call(
+            &calls[i % calls.len()],
+            |n| {
+                let l = Layout::from_size_align(n, 16).unwrap();
+                env.allocate(l).map_or(std::ptr::null_mut(), |p| p.cast().as_ptr())
+            },
+            &mut live,
+        );
+        live.clear();
+        env.reset().unwrap();
     }
 }
 
@@ -155,7 +175,7 @@ fn each_system(calls: &[Call], n: usize) {
 pub(crate) fn environment_rounds(rounds: usize, work: u64, calls: &[Call], write: bool) {
     let runs: Vec<Box<dyn Fn(u64) -> Duration + '_>> = (0..ENV_VARIANTS.len())
         .map(|v| -> Box<dyn Fn(u64) -> Duration> {
-            let scale = if v == 5 { 10 } else { 1 };
+            let scale = if v == 6 { 10 } else { 1 };
             Box::new(move |n| run_variant(v, calls, n / scale) * scale as u32)
         })
         .collect();

@@ -137,6 +137,39 @@ impl Environment {
         self.handle.0.get()
     }
 
+    /// Releases every block allocated in the environment at once and
+    /// starts it again, empty, for the next call: the same as disabling it
+    /// and enabling a new one, without giving back its slot or its first
+    /// chunk. The `&mut` borrow proves no collection holds its blocks.
+    ///
+    /// The environment gets a new [`handle`](Environment::handle): threads
+    /// attached to the old one are detached (their RpcSs calls fail with
+    /// `RPC_S_INVALID_ARG` until they attach again), and none may use it
+    /// during the reset, as for [`disable`](Environment::disable). The
+    /// calling thread stays attached if it was.
+    ///
+    /// ```
+    /// use midl_alloc::allocator_api2::vec::Vec;
+    /// use midl_alloc::environment::Environment;
+    ///
+    /// let mut env = Environment::enable()?;
+    /// for call in 0..3u32 {
+    ///     let mut v = Vec::new_in(&env);
+    ///     v.extend(0..100 * call);
+    ///     drop(v);
+    ///     env.reset()?; // everything of this call at once
+    /// }
+    /// # Ok::<(), midl_alloc::environment::RpcError>(())
+    /// ```
+    #[inline]
+    pub fn reset(&mut self) -> Result<(), RpcError> {
+        let raw = raw::reset_owned_raw(self.handle.0.get()).map_err(RpcError)?;
+        self.handle = NonZeroU64::new(raw)
+            .map(ThreadHandle)
+            .ok_or(RpcError(RPC_S_INVALID_ARG))?;
+        Ok(())
+    }
+
     /// Releases every block still allocated in the environment at once.
     pub fn disable(self) -> Result<(), RpcError> {
         let h = self.handle;

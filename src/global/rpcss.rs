@@ -128,25 +128,39 @@ unsafe extern "C" fn spares_at_exit(_: *mut c_void) {
 /// Windows build's compiler) lacks; the lock is the standard one (a futex
 /// or an SRW lock, which never allocates), taken only until the registry
 /// exists.
+#[inline(always)]
 fn registry() -> Option<&'static Registry> {
-    struct Slot(core::cell::UnsafeCell<Option<Registry>>);
-    // SAFETY: the cell is written once, under `INIT`, before `READY` is set
-    // (Release); it is only read after `READY` is seen set (Acquire) or
-    // under `INIT`.
-    unsafe impl Sync for Slot {}
-    static READY: AtomicBool = AtomicBool::new(false);
-    static INIT: Mutex<()> = Mutex::new(());
-    static REGISTRY: Slot = Slot(core::cell::UnsafeCell::new(None));
-    if !READY.load(Ordering::Acquire) {
-        let _init = lock(&INIT);
-        if !READY.load(Ordering::Relaxed) {
-            let made = Registry::new(MAX_ENVIRONMENTS, HEAP_CHUNKS)?;
-            // SAFETY: the only write, under `INIT`, before `READY` is set.
-            unsafe { *REGISTRY.0.get() = Some(made) };
-            READY.store(true, Ordering::Release);
-        }
+    if READY.load(Ordering::Acquire) {
+        // SAFETY: `READY` is set, so the cell holds the registry for good.
+        unsafe { (*REGISTRY.0.get()).as_ref() }
+    } else {
+        make_registry()
     }
-    // SAFETY: `READY` is set, so the cell holds the registry for good.
+}
+
+struct Slot(core::cell::UnsafeCell<Option<Registry>>);
+// SAFETY: the cell is written once, under `INIT`, before `READY` is set
+// (Release); it is only read after `READY` is seen set (Acquire) or under
+// `INIT`.
+unsafe impl Sync for Slot {}
+static READY: AtomicBool = AtomicBool::new(false);
+static INIT: Mutex<()> = Mutex::new(());
+static REGISTRY: Slot = Slot(core::cell::UnsafeCell::new(None));
+
+/// [`registry`]'s first call (and its calls while the OS refuses), out of
+/// line so that the others are one load and a test.
+#[cold]
+#[inline(never)]
+fn make_registry() -> Option<&'static Registry> {
+    let _init = lock(&INIT);
+    if !READY.load(Ordering::Relaxed) {
+        let made = Registry::new(MAX_ENVIRONMENTS, HEAP_CHUNKS)?;
+        // SAFETY: the only write, under `INIT`, before `READY` is set.
+        unsafe { *REGISTRY.0.get() = Some(made) };
+        READY.store(true, Ordering::Release);
+    }
+    // SAFETY: `READY` is set (by this call or another before it, under
+    // `INIT`), so the cell holds the registry for good.
     unsafe { (*REGISTRY.0.get()).as_ref() }
 }
 
@@ -244,6 +258,47 @@ pub(crate) fn disable_handle_raw(h: u64) -> i32 {
     with_spare_for_disable(|spare| reg.disable_handle(h, spare))
 }
 
+/// Ends every block of the owned environment `h` and starts it again under
+/// a new handle, which it returns (see `Registry::reset_owned`). The
+/// calling thread's cursors into `h` are replaced by one into the new
+/// environment: its attached one if it was attached to `h` (it stays
+/// attached), else a side cursor.
+#[inline]
+pub(crate) fn reset_owned_raw(h: u64) -> Result<u64, i32> {
+    let reg = match registry() {
+        Some(reg) => reg,
+        None => return Err(RPC_S_OUT_OF_MEMORY),
+    };
+    let attached = CURSOR.with(|c| {
+        // SAFETY: this thread's own cursor, not re-entered.
+        let c = unsafe { &mut *c.get() };
+        // No side cursor into `h` is made while the thread is attached to
+        // it, and one made before is stale from now on (a handle is never
+        // reused): the attached cursor is the only one to renew.
+        (c.handle == h).then(|| reg.reset_owned(h, c))
+    });
+    if let Some(result) = attached {
+        return result;
+    }
+    let mut fresh = Cursor::DETACHED;
+    let new = reg.reset_owned(h, &mut fresh)?;
+    SIDE.with(|s| {
+        // SAFETY: as above.
+        let s = unsafe { &mut *s.get() };
+        let mut placed = false;
+        for c in s.cursors.iter_mut().filter(|c| c.handle == h) {
+            *c = if placed { Cursor::DETACHED } else { fresh };
+            placed = true;
+        }
+        if !placed {
+            let i = s.next;
+            s.next = (i + 1) % SIDE_CURSORS;
+            s.cursors[i] = fresh;
+        }
+    });
+    Ok(new)
+}
+
 pub(crate) fn enable_raw() -> i32 {
     enable_as(false)
 }
@@ -285,8 +340,34 @@ pub(crate) fn enable_owned_raw() -> Result<u64, i32> {
 /// The environment `h` is live and stays so during the call (the caller
 /// borrows its owner).
 #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn allocate_in(h: u64, size: usize, align: usize) -> *mut u8 {
+    // The fast path: the thread is attached to `h` and its chunk has the
+    // room, which needs neither the registry nor the side cursors.
+    let fast = CURSOR.with(|c| {
+        // SAFETY: this thread's own cursor, not re-entered.
+        let c = unsafe { &mut *c.get() };
+        if c.handle == h {
+            // SAFETY: the caller's contract (`h` is live).
+            unsafe { Registry::bump_block(c, size, align) }
+        } else {
+            None
+        }
+    });
+    match fast {
+        Some(p) => p,
+        // SAFETY: the caller's contract.
+        None => unsafe { allocate_in_slow(h, size, align) },
+    }
+}
+
+/// [`allocate_in`] through the registry and any cursor.
+///
+/// # Safety
+/// As for [`allocate_in`].
+#[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+#[inline(never)]
+unsafe fn allocate_in_slow(h: u64, size: usize, align: usize) -> *mut u8 {
     with_cursor_for(
         h,
         true,

@@ -82,6 +82,7 @@ cases! {
     purge_delay_setting::the_purge_delay_set_at_run_time_governs_what_goes_back,
     classes::classes_no_longer_used_give_their_pages_back,
     environment_release::ending_environments_gives_their_memory_back,
+    environment_release::resetting_an_environment_gives_its_memory_back,
     idle::a_burst_freed_by_its_own_thread_goes_back_without_further_calls,
     large_cache::cached_large_objects_go_back_after_the_delay,
     large_tier::large_objects_reuse_each_others_memory,

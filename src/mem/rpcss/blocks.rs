@@ -17,13 +17,27 @@ impl Registry {
     #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
     #[inline(always)]
     pub(crate) unsafe fn allocate_block(&self, cur: &mut Cursor, size: usize, align: usize) -> Result<*mut u8, i32> {
+        // SAFETY: the caller's contract.
+        match unsafe { Self::bump_block(cur, size, align) } {
+            Some(p) => Ok(p),
+            None => self.allocate_block_slow(cur, size, align.max(16)),
+        }
+    }
+
+    /// [`Registry::allocate_block`]'s fast path, which needs no registry:
+    /// the block from `cur`'s chunk if it has the room.
+    ///
+    /// # Safety
+    /// As for [`Registry::allocate_block`].
+    #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+    #[inline(always)]
+    pub(crate) unsafe fn bump_block(cur: &mut Cursor, size: usize, align: usize) -> Option<*mut u8> {
         let align = align.max(16);
         if size <= CHUNK_BYTES && align <= CHUNK_BYTES {
-            if let Some(p) = Self::bump_fast(cur, align_up(size.max(1), 16), align) {
-                return Ok(p as *mut u8);
-            }
+            Self::bump_fast(cur, align_up(size.max(1), 16), align).map(|p| p as *mut u8)
+        } else {
+            None
         }
-        self.allocate_block_slow(cur, size, align)
     }
 
     #[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
