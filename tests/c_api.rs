@@ -162,6 +162,12 @@ fn c_rpcss_program_passes() {
 }
 
 #[test]
+fn c_threads_program_passes() {
+    let out = compile_and_run("threads");
+    assert!(out.contains("threads: ok"), "{out}");
+}
+
+#[test]
 fn c_out_of_memory_program_passes() {
     let out = compile_and_run("oom");
     assert!(out.contains("checks passed"), "{out}");
