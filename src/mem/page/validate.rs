@@ -12,6 +12,9 @@ use crate::ds::stack::Linked;
 use crate::mem::block::Block;
 use crate::mem::layout::{SEGMENT_SIZE, SMALL_PAGE_SHIFT};
 
+// `Page::looks_free` tests a link's top 16 bits.
+const _: () = assert!(ADDRESS_LIMIT == 1 << 48);
+
 /// A page's block geometry in the form a free checks a pointer with: two
 /// 32-bit words beside `key`, so the check reads the descriptor line the
 /// free writes anyway, and costs a multiply and one compare.
@@ -135,7 +138,6 @@ impl Page {
     /// ns with a word written instead of the byte.)
     #[inline(always)]
     pub(crate) unsafe fn looks_free(&self, p: *const u8) -> bool {
-        const { assert!(ADDRESS_LIMIT == 1 << 48) };
         if MODEL_CHECKING {
             // SAFETY: a block is at least a word, readable while its page
             // lives. (Through the cell, which the models track.)
