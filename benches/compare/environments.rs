@@ -54,19 +54,20 @@ fn run_variant(v: usize, calls: &[Call], n: u64) -> Duration {
 // One function a variant, not inlined, so a profile (or callgrind's
 // `--toggle-collect='*arena_*'`) tells them apart.
 
+/// Allocates a call's 16-byte-aligned blocks in `env` (`&Environment`).
+fn in_environment(env: &Environment) -> impl FnMut(usize) -> *mut u8 + '_ {
+    |n| {
+        let l = Layout::from_size_align(n, 16).unwrap();
+        env.allocate(l).map_or(std::ptr::null_mut(), |p| p.cast().as_ptr())
+    }
+}
+
 #[inline(never)]
 fn arena_environment(calls: &[Call], n: usize) {
     let mut live = Vec::with_capacity(32);
     for i in 0..n {
         let env = Environment::enable().unwrap();
-        fill_call(
-            &calls[i % calls.len()],
-            |n| {
-                let l = Layout::from_size_align(n, 16).unwrap();
-                env.allocate(l).map_or(std::ptr::null_mut(), |p| p.cast().as_ptr())
-            },
-            &mut live,
-        );
+        fill_call(&calls[i % calls.len()], in_environment(&env), &mut live);
         live.clear();
         drop(env);
     }
@@ -77,14 +78,7 @@ fn arena_environment_reset(calls: &[Call], n: usize) {
     let mut live = Vec::with_capacity(32);
     let mut env = Environment::enable().unwrap();
     for i in 0..n {
-        fill_call(
-            &calls[i % calls.len()],
-            |n| {
-                let l = Layout::from_size_align(n, 16).unwrap();
-                env.allocate(l).map_or(std::ptr::null_mut(), |p| p.cast().as_ptr())
-            },
-            &mut live,
-        );
+        fill_call(&calls[i % calls.len()], in_environment(&env), &mut live);
         live.clear();
         env.reset().unwrap();
     }

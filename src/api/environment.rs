@@ -73,6 +73,13 @@ impl ThreadHandle {
     }
 }
 
+/// The handle of an environment just enabled or reset as its owner's.
+fn owned_handle(raw: Result<u64, i32>) -> Result<ThreadHandle, RpcError> {
+    NonZeroU64::new(raw.map_err(RpcError)?)
+        .map(ThreadHandle)
+        .ok_or(RpcError(RPC_S_INVALID_ARG))
+}
+
 /// An allocation environment created by [`Environment::enable`]: every
 /// block allocated in it is released when it is disabled (or dropped).
 ///
@@ -118,11 +125,9 @@ impl Environment {
     /// # Ok::<(), midl_alloc::environment::RpcError>(())
     /// ```
     pub fn enable() -> Result<Environment, RpcError> {
-        let raw = raw::enable_owned_raw().map_err(RpcError)?;
-        let handle = NonZeroU64::new(raw)
-            .map(ThreadHandle)
-            .ok_or(RpcError(RPC_S_INVALID_ARG))?;
-        Ok(Environment { handle })
+        Ok(Environment {
+            handle: owned_handle(raw::enable_owned_raw())?,
+        })
     }
 
     /// The handle other threads attach with (needed only for
@@ -163,10 +168,7 @@ impl Environment {
     /// ```
     #[inline]
     pub fn reset(&mut self) -> Result<(), RpcError> {
-        let raw = raw::reset_owned_raw(self.handle.0.get()).map_err(RpcError)?;
-        self.handle = NonZeroU64::new(raw)
-            .map(ThreadHandle)
-            .ok_or(RpcError(RPC_S_INVALID_ARG))?;
+        self.handle = owned_handle(raw::reset_owned_raw(self.handle.0.get()))?;
         Ok(())
     }
 

@@ -193,6 +193,17 @@ struct SideCursors {
     next: usize,
 }
 
+#[cfg_attr(not(feature = "allocator-api2"), allow(dead_code))] // the `Allocator` front end's
+impl SideCursors {
+    /// Puts `cur` in place of the oldest side cursor; returns it there.
+    fn replace_oldest(&mut self, cur: Cursor) -> &mut Cursor {
+        let i = self.next;
+        self.next = (i + 1) % SIDE_CURSORS;
+        self.cursors[i] = cur;
+        &mut self.cursors[i]
+    }
+}
+
 thread_local! {
     static SIDE: core::cell::UnsafeCell<SideCursors> = const {
         core::cell::UnsafeCell::new(SideCursors { cursors: [Cursor::DETACHED; SIDE_CURSORS], next: 0 })
@@ -228,10 +239,7 @@ fn with_cursor_for<R>(h: u64, create: bool, f: impl FnOnce(&Registry, &mut Curso
         if !create {
             return none;
         }
-        let i = s.next;
-        s.next = (i + 1) % SIDE_CURSORS;
-        s.cursors[i] = Cursor::new(h);
-        f(reg, &mut s.cursors[i])
+        f(reg, s.replace_oldest(Cursor::new(h)))
     })
 }
 
@@ -291,9 +299,7 @@ pub(crate) fn reset_owned_raw(h: u64) -> Result<u64, i32> {
             placed = true;
         }
         if !placed {
-            let i = s.next;
-            s.next = (i + 1) % SIDE_CURSORS;
-            s.cursors[i] = fresh;
+            s.replace_oldest(fresh);
         }
     });
     Ok(new)

@@ -307,30 +307,72 @@ impl Registry {
         // and a store, no read-modify-write.
         let generation = env.generation.load(Ordering::Relaxed).wrapping_add(1);
         let handle = ((i as u64 + 1) << 32) | generation as u64;
-        env.key.store(mix64(self.seed ^ handle) as usize, Ordering::Relaxed);
         env.owned.store(owned as u32, Ordering::Relaxed);
-        *cur = Cursor::new(handle);
-        cur.env = env;
-        if !first.is_null() {
-            let chunk = first.cast::<Chunk>();
-            let end = first as usize + CHUNK_BYTES;
-            // SAFETY: a chunk of CHUNK_BYTES the caller gives us; the slot's
-            // list is empty (disable emptied it) and nobody else can reach
-            // it until the generation below is published.
+        let chunk = first.cast::<Chunk>();
+        if !chunk.is_null() {
+            // SAFETY: a chunk of CHUNK_BYTES the caller gives us, ours.
             unsafe {
                 chunk.write(Chunk {
                     next: UnsafeCell::new(ptr::null_mut()),
-                    end: UnsafeCell::new(end),
-                });
-                env.chunks.set_unshared(chunk);
-            }
-            cur.chunk = chunk;
-            cur.pos = first as usize + CHUNK_HEADER;
-            cur.end = end;
+                    end: UnsafeCell::new(first as usize + CHUNK_BYTES),
+                })
+            };
         }
-        env.generation.store(generation, Ordering::Release);
-        debug_assert!(generation & 1 == 1);
+        // SAFETY: the slot is ours until published (above), its list empty
+        // (disable emptied it); the chunk is ours, its header written.
+        unsafe { self.publish(env, handle, cur, chunk) };
         RPC_S_OK
+    }
+
+    /// Makes the slot `env` the live environment `handle` (an odd
+    /// generation), with `cur` attached and bumping out of `first` if it is
+    /// not null: the key, the cursor and the first chunk set up, then the
+    /// generation published (Release), so nobody sees the environment
+    /// before they are.
+    ///
+    /// # Safety
+    /// Nobody else can reach the slot until the generation is published,
+    /// and its chunk list is empty; `first` is null or a chunk of
+    /// `CHUNK_BYTES` from the chunk source, the caller's, its header
+    /// written.
+    #[inline(always)]
+    unsafe fn publish(&self, env: &Env, handle: u64, cur: &mut Cursor, first: *mut Chunk) {
+        env.key.store(mix64(self.seed ^ handle) as usize, Ordering::Relaxed);
+        *cur = Cursor::new(handle);
+        cur.env = env;
+        if !first.is_null() {
+            // SAFETY: the caller's contract.
+            unsafe { env.chunks.set_unshared(first) };
+            cur.chunk = first;
+            cur.pos = first as usize + CHUNK_HEADER;
+            cur.end = first as usize + CHUNK_BYTES;
+        }
+        debug_assert!(handle & 1 == 1);
+        env.generation.store(handle as u32, Ordering::Release);
+    }
+
+    /// Frees the chunks from `chunk` on (a chain taken from a dead
+    /// environment's list), but for the first of `CHUNK_BYTES` if
+    /// `keep_one`, which it returns (null if none is kept).
+    ///
+    /// # Safety
+    /// The chain is the caller's: nothing else uses its chunks any more.
+    unsafe fn free_chunks(&self, mut chunk: *mut Chunk, keep_one: bool) -> *mut Chunk {
+        let mut keep: *mut Chunk = ptr::null_mut();
+        while !chunk.is_null() {
+            // SAFETY: the caller's contract, so each is kept or freed once.
+            unsafe {
+                let next = Chunk::next(chunk);
+                let bytes = (*chunk).end.with(|e| *e) - chunk as usize;
+                if keep_one && keep.is_null() && bytes == CHUNK_BYTES {
+                    keep = chunk;
+                } else {
+                    (self.chunks.free)(chunk.cast(), bytes);
+                }
+                chunk = next;
+            }
+        }
+        keep
     }
 
     /// Releases every block of `cur`'s environment at once and detaches.
@@ -372,17 +414,9 @@ impl Registry {
         }
         // The winner of the generation is the environment's last user (no
         // thread may allocate in it while it is disabled): nothing pushes.
-        let mut chunk = env.chunks.take_all_unshared();
-        while !chunk.is_null() {
-            // SAFETY: the chunks were acquired by take_all; nothing uses them
-            // any more (the environment is gone), so each is freed once.
-            unsafe {
-                let next = Chunk::next(chunk);
-                let bytes = (*chunk).end.with(|e| *e) - chunk as usize;
-                (self.chunks.free)(chunk.cast(), bytes);
-                chunk = next;
-            }
-        }
+        // SAFETY: the chunks were acquired by take_all; nothing uses them
+        // any more (the environment is gone).
+        unsafe { self.free_chunks(env.chunks.take_all_unshared(), false) };
         let i = (handle >> 32) as u32 - 1;
         if handle as u32 == u32::MAX {
             // Its next generation would wrap to one a stale cursor may

@@ -46,50 +46,14 @@ impl Registry {
             chunk
         } else {
             // SAFETY: as above.
-            unsafe { self.free_all_but_one(chunk) }
+            unsafe { self.free_chunks(chunk, true) }
         };
-        let generation = dead.wrapping_add(1);
-        let new = (handle & !0xFFFF_FFFF) | generation as u64;
-        env.key.store(mix64(self.seed ^ new) as usize, Ordering::Relaxed);
-        *cur = Cursor::new(new);
-        cur.env = env;
-        if !keep.is_null() {
-            // SAFETY: the kept chunk is ours (taken above), and the list is
-            // empty and unreachable until the generation is published.
-            unsafe { env.chunks.set_unshared(keep) };
-            cur.chunk = keep;
-            cur.pos = keep as usize + CHUNK_HEADER;
-            cur.end = keep as usize + CHUNK_BYTES;
-        }
-        env.generation.store(generation, Ordering::Release);
-        debug_assert!(generation & 1 == 1);
+        let new = (handle & !0xFFFF_FFFF) | dead.wrapping_add(1) as u64;
+        // SAFETY: the slot is dead, so nobody else reaches it until it is
+        // published, and its list empty (taken above); the kept chunk is
+        // ours, its header still written.
+        unsafe { self.publish(env, new, cur, keep) };
         Ok(new)
-    }
-
-    /// Frees the chunks from `chunk` on but the first of shared size, which
-    /// it returns (null if none).
-    ///
-    /// # Safety
-    /// The chain is the caller's, taken from a dead environment's list.
-    #[cold]
-    #[inline(never)]
-    unsafe fn free_all_but_one(&self, mut chunk: *mut Chunk) -> *mut Chunk {
-        let mut keep: *mut Chunk = ptr::null_mut();
-        while !chunk.is_null() {
-            // SAFETY: the caller's contract: nothing else uses the chunks,
-            // so each is kept or freed once.
-            unsafe {
-                let next = Chunk::next(chunk);
-                let bytes = (*chunk).end.with(|e| *e) - chunk as usize;
-                if keep.is_null() && bytes == CHUNK_BYTES {
-                    keep = chunk;
-                } else {
-                    (self.chunks.free)(chunk.cast(), bytes);
-                }
-                chunk = next;
-            }
-        }
-        keep
     }
 
     /// [`Registry::reset_owned`] of an environment whose slot's generation
