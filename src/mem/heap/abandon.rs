@@ -150,6 +150,7 @@ impl Heap {
             Segment::set_owner(seg, Heap::owner_id(heap));
             Heap::link_segment(heap, seg);
             (*heap).state.retained += Segment::retained(seg);
+            (*heap).state.in_use += Segment::local(seg, |l| usize::from(l.used_pages)) << (*seg).page_shift;
             for i in 1..(*seg).page_count as usize {
                 let page = Segment::page(seg, i);
                 if !(*page).local(|l| l.in_use) {

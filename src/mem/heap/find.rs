@@ -223,6 +223,7 @@ impl Heap {
             });
             let page = Segment::page(seg, i);
             let size = 1usize << (*seg).page_shift;
+            (*heap).state.in_use += size;
             let retained = (*page).local(|l| l.retained());
             (*heap).state.retained = (*heap).state.retained.saturating_sub(retained);
             check::page_set_up(seg, i, bs);

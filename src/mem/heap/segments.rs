@@ -147,7 +147,8 @@ impl Heap {
                 (*heap).state.next_maintenance_ms = now + maintenance_interval((*heap).state.purge_delay_ms);
             }
             (*heap).state.retained += (*page).local(|l| l.retained());
-            if (*heap).state.retained > RETAIN_MAX {
+            (*heap).state.in_use = (*heap).state.in_use.saturating_sub(1 << (*seg).page_shift);
+            if (*heap).state.retained > retain_cap((*heap).state.in_use) {
                 Heap::purge_retained(heap, now);
             }
             (*heap).state.seg_hint[(*seg).kind.slab_index()] = seg;

@@ -27,8 +27,9 @@ const EXTEND_BYTES: usize = 4096;
 impl Page {
     /// Carves the next run of untouched blocks and puts them in front of
     /// `free`, or once the page is carved through, the blocks of its lowest
-    /// hole (see [`Page::purge_sparse`]). Returns the bytes carved: 0 when
-    /// the page is fully carved and has no hole.
+    /// hole (see [`Page::purge_sparse`]). Returns the fresh bytes carved:
+    /// those the page had not touched since its memory was last given back
+    /// (beyond `dirty`), or a hole's.
     ///
     /// Pages are carved lazily, a run at a time and only when no carved
     /// block is free: that keeps memory untouched on pages that churn
@@ -53,10 +54,11 @@ impl Page {
                 debug_assert!(bs >= core::mem::size_of::<Block>());
                 let n = (EXTEND_BYTES / bs).max(1).min(left as usize);
                 let first = l.capacity as usize;
-                l.free_is_zero = l.free.is_null() && first * bs >= l.dirty as usize;
+                let dirty = l.dirty as usize;
+                l.free_is_zero = l.free.is_null() && first * bs >= dirty;
                 self.push_run(l, first, n);
                 l.capacity += n as u32;
-                n * bs
+                ((first + n) * bs).saturating_sub((first * bs).max(dirty))
             })
         }
     }
