@@ -69,8 +69,9 @@ const MIXED_WARM_UP: usize = 100_000;
 const MIXED_OPS: usize = 400_000;
 /// What the steady phase may give back: with a purge delay of a minute,
 /// nothing has waited long enough; what the carve trigger gives back as
-/// the heap still grows a little is under 1 MiB (0.8 here), the churn
-/// was 2.8 MiB (the carve trigger alone) to 11 MiB.
+/// the heap still grows a little is under 1 MiB (0.8 here); with the
+/// churn this case was written for it was 11 MiB, and 2.8 MiB with only
+/// the carve trigger's part of it left.
 const MIXED_PURGED_MAX: usize = 3 << 19;
 
 /// A random size from 8 B to 128 KiB, power-of-two biased (as the
@@ -95,7 +96,7 @@ fn mixed_size(seed: &mut u64) -> usize {
 /// freeing a random one and allocating a random size in its place, written
 /// through and checked. Pages of the many classes empty and are set up
 /// again all the time; with a purge delay of a minute nothing may go back
-/// to the OS meanwhile. (It did, at about 30 MiB a second: retired pages
+/// to the OS meanwhile. (It did, 11 MiB of it: retired pages
 /// past a fixed 8 MiB cap went back all at once, and the carve path counted
 /// pages set up again in memory still backed as fresh memory and gave
 /// back the sparse pages of other classes for it.)

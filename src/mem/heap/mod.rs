@@ -76,9 +76,10 @@ const QUICK_REFILLS_MAX: u32 = 1024;
 const LARGE_CACHE_SLOTS: usize = 8;
 /// Most bytes of large objects a heap keeps cached.
 const LARGE_CACHE_BYTES: usize = 16 << 20;
-/// Most bytes of retired pages a heap keeps backed while they wait out the
-/// purge delay, at least: past the cap they all go back to the OS at once,
-/// so a thread that frees a burst and then idles does not sit on it.
+/// The smallest cap on the bytes of retired pages a heap keeps backed while
+/// they wait out the purge delay (see `retain_cap`): past the cap they all
+/// go back to the OS at once, so a thread that frees a burst and then
+/// idles does not sit on it.
 const RETAIN_MAX: usize = 8 << 20;
 /// The cap grows with the heap's pages in use, to this share of them
 /// (`retain_cap`).
@@ -86,11 +87,10 @@ const RETAIN_SHARE: usize = 2;
 
 /// The retired bytes a heap with `in_use` bytes of pages in use keeps
 /// backed. A fixed cap was purge churn in a steady workload with more
-/// pages in flux than the cap: on the benchmark's `mixed_sizes` row (2,000
-/// live blocks of 8 B to 128 KiB, pages emptying and refilling all the
-/// time) 8 MiB gave back 512 KiB pages about 60 times a second, all
-/// faulted in again (4.5 times the page faults of tcmalloc). A burst freed
-/// leaves little in use, so the cap falls back to [`RETAIN_MAX`].
+/// pages in flux than the cap: pages given back each time it was passed
+/// and faulted in again a moment later (see docs/MEMORY.md and
+/// `tests/memory/purge_churn.rs`, mixed sizes). A burst freed leaves
+/// little in use, so the cap falls back to [`RETAIN_MAX`].
 #[inline]
 fn retain_cap(in_use: usize) -> usize {
     RETAIN_MAX.max(in_use / RETAIN_SHARE)
