@@ -2,9 +2,9 @@
 # The soak (examples/soak.rs): mixed workloads (threads starting and
 # exiting, remote frees, RpcSs environments shared by two threads, large
 # blocks, bursts) on midl-alloc for SECONDS (default 120), the resident set
-# sampled every 250 ms; fails on any content error or on growth past the
-# bound (the warm-up's peak, plus half, plus 64 MiB). With OUT=path, writes
-# the summary there as a results table row.
+# and the mapped bytes sampled every 250 ms; fails on any content error or
+# on growth of either past its bound (the warm-up's peak, plus half, plus
+# 64 MiB). With OUT=path, writes the summary there as a results table row.
 #   scripts/soak.sh [SECONDS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."

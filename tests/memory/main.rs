@@ -95,4 +95,5 @@ cases! {
     sparse_decay::sparse_pages_wait_out_the_delay,
     sparse_remote::pages_left_sparse_by_remote_frees_give_back_free_os_pages,
     thread_churn::address_space_stays_bounded_under_thread_churn,
+    thread_churn::address_space_stays_bounded_when_a_quiet_thread_adopts,
 }

@@ -69,6 +69,7 @@ impl Heap {
             Heap::adopt(heap, now);
             Heap::scan_full(heap, usize::MAX, now);
             Heap::retire_unused_current(heap, now);
+            Heap::retire_unused_queued(heap, now);
             Heap::trim_large_cache(heap, now, delay);
             (*(*heap).state.arena).spans.trim(now, delay);
             Heap::purge_free_blocks(heap, now, delay);
@@ -136,6 +137,41 @@ impl Heap {
                 Heap::set_current(heap, class, sentinel);
                 (*page).set_role(Role::Queued);
                 Heap::retire_unused(heap, addr_of_mut!((*heap).queues[class]), page, now);
+            }
+        }
+    }
+
+    /// Collects every queued page that is not current and retires those
+    /// whose blocks have all come back. Without it, a page on the queue of
+    /// a class its heap no longer allocates kept its blocks' remote frees
+    /// on its list and its segment forever: a long-lived thread that
+    /// allocates little (one that only starts worker threads) adopts the
+    /// segments exiting threads abandon, whose blocks the workers then
+    /// free, and the address space grew with the number of threads that
+    /// had lived (the soak, `examples/soak.rs`, mapped 2.5 GiB after 40 s;
+    /// `tests/memory/thread_churn.rs` has the pattern alone).
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
+    pub(super) unsafe fn retire_unused_queued(heap: *mut Heap, now: u64) {
+        // SAFETY: queued pages belong to `heap`; a page is retired only when
+        // `used() == 0` after collecting it, taken off its queue first, and
+        // the walk has read its successor before.
+        unsafe {
+            for class in classes_in((*heap).state.classes_used) {
+                let q = addr_of_mut!((*heap).queues[class]);
+                let current = (*heap).pages[class];
+                let mut page = (*q).first;
+                while !page.is_null() {
+                    let next = (*page).local(|l| l.next);
+                    if page != current {
+                        (*page).collect();
+                        if (*page).local(|l| l.used()) == 0 {
+                            Heap::retire_unused(heap, q, page, now);
+                        }
+                    }
+                    page = next;
+                }
             }
         }
     }
