@@ -1,6 +1,7 @@
 //! A soak: mixed workloads on `MidlAlloc` (the global allocator) for a
 //! chosen time, sampling the resident set and the address space mapped,
-//! failing on a content error or on growth of either beyond a bound. Run by `scripts/soak.sh`.
+//! failing on a content error or on growth of either beyond a bound. Run
+//! by `scripts/soak.sh`.
 //!
 //! Workloads, all at once:
 //! - worker threads that start, work a few thousand operations and exit,
@@ -271,23 +272,24 @@ fn main() {
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(250));
         let rss = rss_bytes();
-        let mapped = midl_alloc::os_stats().mapped;
+        let os = midl_alloc::os_stats();
+        let mapped = os.mapped as u64;
         samples += 1;
         if trace && samples.is_multiple_of(4) {
             eprintln!(
                 "{:>5.1} s  resident {:>8.1} MiB  mapped {:>8.1} MiB  committed {:>8.1} MiB",
                 start.elapsed().as_secs_f64(),
                 mib(rss),
-                mib(mapped as u64),
-                mib(midl_alloc::os_stats().committed as u64)
+                mib(mapped),
+                mib(os.committed as u64)
             );
         }
         if Instant::now() < warm_end {
             warm_peak = warm_peak.max(rss);
-            warm_mapped = warm_mapped.max(mapped as u64);
+            warm_mapped = warm_mapped.max(mapped);
         } else {
             late_peak = late_peak.max(rss);
-            late_mapped = late_mapped.max(mapped as u64);
+            late_mapped = late_mapped.max(mapped);
         }
     }
     stop.store(true, Ordering::Relaxed);

@@ -148,7 +148,7 @@ impl Heap {
     /// allocates little (one that only starts worker threads) adopts the
     /// segments exiting threads abandon, whose blocks the workers then
     /// free, and the address space grew with the number of threads that
-    /// had lived (the soak, `examples/soak.rs`, mapped 2.5 GiB after 40 s;
+    /// had lived (caught by the soak's mapped bound, `examples/soak.rs`;
     /// `tests/memory/thread_churn.rs` has the pattern alone).
     ///
     /// # Safety
