@@ -74,12 +74,16 @@ pub(crate) fn current_or_create() -> *mut Heap {
     if heap != empty_heap() {
         return heap;
     }
-    KEY_ONCE.call_once(|| {
-        // SAFETY: KEY is created once, here, before any use (call_once
-        // orders it before every later call_once return).
-        let ok = unsafe { KEY.create(on_thread_exit) };
-        KEY_OK.store(ok, Ordering::Relaxed);
-        config::load();
+    // A thread that waits here while another runs the closure may have its
+    // error code changed by the wait (see `pal::keeping_os_error`).
+    pal::keeping_os_error(|| {
+        KEY_ONCE.call_once(|| {
+            // SAFETY: KEY is created once, here, before any use (call_once
+            // orders it before every later call_once return).
+            let ok = unsafe { KEY.create(on_thread_exit) };
+            KEY_OK.store(ok, Ordering::Relaxed);
+            config::load();
+        })
     });
     // SAFETY: ARENA is a static.
     let heap = unsafe { Heap::create(addr_of!(ARENA), config::purge_delay_ms(), config::secret()) };

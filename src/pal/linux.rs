@@ -190,6 +190,18 @@ pub(crate) fn abort() -> ! {
     unsafe { libc::abort() }
 }
 
+/// Runs `f` and puts the calling thread's `errno` back as it was (a wait
+/// on a one-time initialisation may leave `EAGAIN` from a futex).
+#[inline]
+pub(crate) fn keeping_os_error<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: the calling thread's errno location.
+    let code = unsafe { *libc::__errno_location() };
+    let r = f();
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = code };
+    r
+}
+
 /// Sets the calling thread's `errno`.
 #[cfg(feature = "override")]
 pub(crate) fn set_errno(value: i32) {

@@ -11,6 +11,7 @@
 //! * time and randomness: [`now_ms`] (coarse, monotonic), [`random_u64`];
 //! * scheduling: [`yield_now`];
 //! * process: [`env_var`], [`write`], [`abort`], [`at_exit`],
+//!   [`keeping_os_error`] (the thread's error code put back after `f`),
 //!   [`set_errno`] with [`ENOMEM`] / [`EINVAL`];
 //! * threads: [`ThreadExitKey`] (a destructor at thread exit) and
 //!   [`thread_slot!`](crate::pal::thread_slot) (a per-thread pointer, as
@@ -75,8 +76,8 @@ impl Drop for Quiet {
 }
 
 pub(crate) use os::{
-    abort, advise_huge_pages, at_exit, decommit, env_var, map, map_aligned, now_ms, random_u64, remap_in_place,
-    remap_to, unmap, write, yield_now, ThreadExitKey, PAGE_SIZE,
+    abort, advise_huge_pages, at_exit, decommit, env_var, keeping_os_error, map, map_aligned, now_ms, random_u64,
+    remap_in_place, remap_to, unmap, write, yield_now, ThreadExitKey, PAGE_SIZE,
 };
 #[cfg(all(feature = "override", not(windows)))]
 pub(crate) use os::{set_errno, EINVAL, ENOMEM};

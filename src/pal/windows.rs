@@ -86,9 +86,12 @@ extern "system" {
 /// allocates or frees, and some calls reset the code on success
 /// (`TlsGetValue` always does; under Wine others may), which
 /// `tests/windows/thread_exit.c` saw at random when a heap's maintenance
-/// happened to run in its window.
+/// happened to run in its window. Also for the callers' waits on a
+/// one-time initialisation (`std::sync::Once`, whose waiting thread reads
+/// its thread handle through `TlsGetValue`): the same test saw the code
+/// reset when its first threads raced to create their heaps.
 #[inline]
-fn keeping_last_error<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn keeping_os_error<R>(f: impl FnOnce() -> R) -> R {
     // SAFETY: reads and writes only the calling thread's last-error code.
     let code = unsafe { GetLastError() };
     let r = f();
@@ -115,9 +118,7 @@ extern "C" {
 pub(crate) fn map(len: usize) -> *mut u8 {
     // SAFETY: a fresh reservation at an address of the OS's choosing cannot
     // alias anything this process uses.
-    keeping_last_error(|| unsafe {
-        VirtualAlloc(ptr::null_mut(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE).cast()
-    })
+    keeping_os_error(|| unsafe { VirtualAlloc(ptr::null_mut(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE).cast() })
 }
 
 /// Maps `len` bytes (a multiple of [`PAGE_SIZE`]) aligned to `align` (a
@@ -126,7 +127,7 @@ pub(crate) fn map(len: usize) -> *mut u8 {
 /// `align` larger and only the aligned part is committed, the rest being
 /// released with it (see [`unmap`]).
 pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
-    keeping_last_error(|| map_aligned_raw(len, align))
+    keeping_os_error(|| map_aligned_raw(len, align))
 }
 
 fn map_aligned_raw(len: usize, align: usize) -> *mut u8 {
@@ -163,7 +164,7 @@ fn map_aligned_raw(len: usize, align: usize) -> *mut u8 {
 /// touch it again.
 pub(crate) unsafe fn unmap(p: *mut u8, len: usize) -> bool {
     // SAFETY: the caller gives the range up, part by part.
-    keeping_last_error(|| unsafe {
+    keeping_os_error(|| unsafe {
         each_part(p, len, |at, n, base| {
             let ok = VirtualFree(at as *mut c_void, n, MEM_DECOMMIT) != 0;
             // Nothing committed is left of the reservation: nothing of it
@@ -268,7 +269,7 @@ pub(crate) unsafe fn remap_to(_p: *mut u8, _old: usize, _new: usize, _to: *mut u
 pub(crate) unsafe fn decommit(p: *mut u8, len: usize) -> bool {
     // SAFETY: the caller guarantees nothing in the range is live; each part
     // is committed again before anyone can touch it.
-    keeping_last_error(|| unsafe {
+    keeping_os_error(|| unsafe {
         each_part(p, len, |at, n, _| {
             VirtualFree(at as *mut c_void, n, MEM_DECOMMIT) != 0
                 && !VirtualAlloc(at as *mut c_void, n, MEM_COMMIT, PAGE_READWRITE).is_null()
@@ -293,7 +294,7 @@ pub(crate) fn now_ms() -> u64 {
 /// thread (`SwitchToThread`).
 pub(crate) fn yield_now() {
     // SAFETY: no preconditions.
-    keeping_last_error(|| unsafe { SwitchToThread() });
+    keeping_os_error(|| unsafe { SwitchToThread() });
 }
 
 /// 64 random bits from the system RNG (`BCryptGenRandom`), None on failure.
@@ -409,7 +410,7 @@ impl ThreadExitKey {
         // once, before the callback can run.
         unsafe {
             ON_EXIT[k] = Some(on_exit);
-            let index = keeping_last_error(|| FlsAlloc(Some(callback)));
+            let index = keeping_os_error(|| FlsAlloc(Some(callback)));
             *self.0.get() = index;
             index != TLS_OUT_OF_INDEXES
         }
@@ -422,7 +423,7 @@ impl ThreadExitKey {
     /// [`ThreadExitKey::create`] succeeded before.
     pub(crate) unsafe fn set(&self, value: *mut c_void) {
         // SAFETY: a created index (caller's contract), read only.
-        keeping_last_error(|| unsafe { FlsSetValue(*self.0.get(), value) });
+        keeping_os_error(|| unsafe { FlsSetValue(*self.0.get(), value) });
     }
 }
 
@@ -467,13 +468,13 @@ impl TlsIndex {
             return ptr::null_mut();
         }
         // SAFETY: an index allocated by `set`.
-        keeping_last_error(|| unsafe { TlsGetValue(index) })
+        keeping_os_error(|| unsafe { TlsGetValue(index) })
     }
 
     /// Sets this thread's value, allocating the index first if none exists
     /// (aborting if the process is out of indexes: no heap can be kept).
     pub(crate) fn set(&self, value: *mut c_void) {
-        keeping_last_error(|| self.set_raw(value))
+        keeping_os_error(|| self.set_raw(value))
     }
 
     fn set_raw(&self, value: *mut c_void) {
