@@ -62,7 +62,7 @@ size_t midl_alloc_usable_size(const void *pBuffer);
 #define MIDL_ALLOC_STATS_VERSION 2
 /* Rows of midl_alloc_get_class_stats in this release (one per size class,
  * then large objects); a program may ask the library for its count. */
-#define MIDL_ALLOC_CLASS_ROWS 465
+#define MIDL_ALLOC_CLASS_ROWS 129
 
 struct midl_alloc_class_stats {
     uint64_t block_size;   /* bytes; 0 for the large-object row */

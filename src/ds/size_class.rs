@@ -4,20 +4,27 @@
 //!   is 16-byte aligned, holds a free block's two header words (see
 //!   `page`), and the NDR engine's `8k + 24` requests waste at most 8
 //!   bytes;
-//! * classes 64..=447: 64 classes per power of two
-//!   (`2^b * 65/64 ..= 128/64`) from 1 KiB to 64 KiB, at most
-//!   1.6% internal waste. Measured on the benchmark's mixed-size churn
-//!   (benches/compare.rs, mixed-churn), whose peak RSS is reached when its
-//!   100k blocks are first allocated and written through: against 16 per
-//!   power of two, 32 lowered that peak by about 1 MiB and 64 by 1.5 MiB;
-//!   128 raised it again (more classes, more partly carved pages). What is
-//!   left above glibc there is mostly the end of each 64 KiB page that no
-//!   block of the class fits in (about 1.8% for 1–4 KiB blocks).
+//! * classes 64..=111: 8 classes per power of two
+//!   (`2^b * 9/8 ..= 16/8`) from 1 KiB to 64 KiB, at most 12.5% internal
+//!   waste, as mimalloc's, jemalloc's and snmalloc's classes. There were
+//!   64 per power of two (at most 1.6% waste), chosen on the benchmark's
+//!   mixed-size churn (benches/compare, mixed-churn), whose peak was about
+//!   1.5 MiB lower with them than with 16. But a class has a page of its
+//!   own, so fine classes spread a program's blocks over many partly used
+//!   pages: on the `mixed_sizes` row (2,000 live blocks of 8 B to 128 KiB)
+//!   each class held about one live block, the pages a class allocated
+//!   from were cold, and pages emptied and were set up again all the time.
+//!   With 8, that row's run (`MIDL_BENCH_RUN=mixed_sizes:midl-alloc:3000000`
+//!   with the benchmark binary, under `/usr/bin/time`) fell from 2.5 s to
+//!   2.0 s and from 84 to 58 MiB peak RSS (tcmalloc: 1.9 s, 63 MiB); the
+//!   mixed-churn peak fell by about 4 MiB and the phase-shift peak rose by
+//!   about 5 MiB of 420 (`MIDL_BENCH_CHILD=mixed-churn:midl-alloc`,
+//!   `phase-shift:midl-alloc`, before and after).
 //!   A class the program stops using gives its page back (see
 //!   `Heap::retire_unused_current`), so many classes do not keep memory
 //!   after a workload moves on.
 //!
-//! * classes 448..=463: 8 classes per power of two from 64 KiB to
+//! * classes 112..=127: 8 classes per power of two from 64 KiB to
 //!   [`SMALL_MAX`] = 256 KiB (at most 12.5% internal waste, as mimalloc's,
 //!   jemalloc's and snmalloc's classes everywhere), two to seven blocks to a
 //!   512 KiB medium page. Before them such blocks were large objects, a
@@ -38,7 +45,7 @@ pub(crate) const SMALL_MAX: usize = 256 * 1024;
 /// The end of the finely spaced classes.
 const FINE_MAX: usize = 64 * 1024;
 /// log2 of the classes per power of two from 1 to 64 KiB.
-const STEP_BITS: usize = 6;
+const STEP_BITS: usize = 3;
 /// Classes per power of two from 1 to 64 KiB.
 const PER_DOUBLING: usize = 1 << STEP_BITS;
 /// log2 of the classes per power of two above 64 KiB.

@@ -125,7 +125,7 @@ struct State {
     /// Bit `c`: class `c` may have a current page or pages on its queue
     /// (set by `find_page` and adoption, cleared when the heap is
     /// abandoned), so the walks over classes visit only those a thread used
-    /// (a thread of a Larson-style churn uses a few dozen of 464).
+    /// (a thread of a Larson-style churn uses a few dozen of 128).
     classes_used: [u64; CLASS_WORDS],
     /// Owned small and medium segments, linked through `SegmentLocal`.
     segments: *mut Segment,
