@@ -291,9 +291,11 @@ pub(crate) fn run_once(workload: &str, alloc: &str, work: u64) {
                 "mixed_sizes" => mixed_sizes($a, work),
                 "thread_lifetimes" => thread_lifetimes($a, work),
                 "mixed_sizes_2" => mixed_sizes_2($a, work),
+                "marshal" => marshal_calls($a, &calls(), work, true),
+                "marshal_unwritten" => marshal_calls($a, &calls(), work, false),
                 other => panic!(
                     "unknown workload {other} (producer_consumer, remote_stream, server, churn, thread_lifetimes, mixed_sizes, \
-                     mixed_sizes_2, large_buffers)"
+                     mixed_sizes_2, large_buffers, marshal, marshal_unwritten)"
                 ),
             }
         };
