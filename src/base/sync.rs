@@ -234,14 +234,36 @@ impl RelaxedCounter {
     }
 }
 
-/// A statistics gauge that can go up and down and remembers its highest
-/// value; relaxed like [`RelaxedCounter`] and for the same reasons.
-pub(crate) struct RelaxedGauge {
+/// A statistics gauge that can go up and down; relaxed like
+/// [`RelaxedCounter`] and for the same reasons. One read-modify-write an
+/// update (a gauge whose peak is reported is a [`RelaxedPeakGauge`]).
+pub(crate) struct RelaxedGauge(plain::AtomicI64);
+
+impl RelaxedGauge {
+    pub(crate) const fn new() -> Self {
+        Self(plain::AtomicI64::new(0))
+    }
+
+    /// Adds `delta` (possibly negative).
+    #[inline]
+    pub(crate) fn add(&self, delta: i64) {
+        self.0.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A [`RelaxedGauge`] that also remembers its highest value (a second
+/// read-modify-write on every rise).
+pub(crate) struct RelaxedPeakGauge {
     value: plain::AtomicI64,
     peak: plain::AtomicI64,
 }
 
-impl RelaxedGauge {
+impl RelaxedPeakGauge {
     pub(crate) const fn new() -> Self {
         Self {
             value: plain::AtomicI64::new(0),

@@ -13,7 +13,7 @@
 
 use super::report::FdWriter;
 use super::size_class::{block_size, NUM_CLASSES};
-use crate::base::sync::{RelaxedCounter, RelaxedGauge};
+use crate::base::sync::{RelaxedCounter, RelaxedGauge, RelaxedPeakGauge};
 use core::fmt::Write;
 
 /// What a page did since its counts were last taken (see
@@ -57,7 +57,7 @@ struct ClassCounters {
     allocated: RelaxedCounter,
     freed: RelaxedCounter,
     remote: RelaxedCounter,
-    live: RelaxedGauge,
+    live: RelaxedPeakGauge,
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // a template for the array below
@@ -65,7 +65,7 @@ const ZERO: ClassCounters = ClassCounters {
     allocated: RelaxedCounter::new(),
     freed: RelaxedCounter::new(),
     remote: RelaxedCounter::new(),
-    live: RelaxedGauge::new(),
+    live: RelaxedPeakGauge::new(),
 };
 
 static CLASSES: [ClassCounters; CLASS_ROWS] = [ZERO; CLASS_ROWS];
