@@ -1,6 +1,7 @@
 //! The statistics from Rust: the JSON text parses and agrees with the
 //! struct, the calling thread's byte counters follow its blocks (and not
-//! another thread's), and the allocated gauge rises and falls with them.
+//! another thread's), the allocated gauge rises and falls with them, and a class row keeps
+//! its peak.
 
 use midl_alloc::{stats, stats_json, Allocation};
 
@@ -53,4 +54,32 @@ fn thread_counters_follow_the_threads_own_blocks() {
     })
     .join()
     .unwrap();
+}
+
+#[test]
+fn a_class_row_counts_live_blocks_and_keeps_their_peak() {
+    // 48 KiB blocks: no other test in this binary uses their class.
+    const SIZE: usize = 48 << 10;
+    let row = |s: &midl_alloc::Stats| {
+        *s.classes
+            .iter()
+            .find(|c| c.block_size as usize >= SIZE)
+            .expect("a class holds 48 KiB")
+    };
+    let before = row(&stats());
+    let blocks: Vec<_> = (0..20).map(|_| Allocation::new(SIZE).unwrap()).collect();
+    let held = row(&stats());
+    assert_eq!(held.allocated - before.allocated, 20);
+    assert_eq!(held.live, before.live + 20);
+    assert!(held.peak >= held.live);
+    drop(blocks);
+    let after = row(&stats());
+    assert_eq!(after.freed - before.freed, 20);
+    assert_eq!(after.live, before.live);
+    assert_eq!(after.allocated - after.freed, after.live);
+    assert!(
+        after.peak >= before.live + 20,
+        "peak {} forgot the 20 blocks",
+        after.peak
+    );
 }

@@ -223,9 +223,24 @@ impl RelaxedCounter {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Adds `n` and returns the sum.
+    #[inline]
+    pub(crate) fn add_fetch(&self, n: usize) -> usize {
+        self.0.fetch_add(n, Ordering::Relaxed).wrapping_add(n)
+    }
+
     #[inline]
     pub(crate) fn sub(&self, n: usize) {
         self.0.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Raises the value to `n` if it is lower (a read-modify-write only
+    /// then).
+    #[inline]
+    pub(crate) fn raise_to(&self, n: usize) {
+        if n > self.get() {
+            self.0.fetch_max(n, Ordering::Relaxed);
+        }
     }
 
     #[inline]
@@ -236,7 +251,7 @@ impl RelaxedCounter {
 
 /// A statistics gauge that can go up and down; relaxed like
 /// [`RelaxedCounter`] and for the same reasons. One read-modify-write an
-/// update (a gauge whose peak is reported is a [`RelaxedPeakGauge`]).
+/// update.
 pub(crate) struct RelaxedGauge(plain::AtomicI64);
 
 impl RelaxedGauge {
@@ -253,40 +268,5 @@ impl RelaxedGauge {
     #[inline]
     pub(crate) fn get(&self) -> i64 {
         self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// A [`RelaxedGauge`] that also remembers its highest value (a second
-/// read-modify-write on every rise).
-pub(crate) struct RelaxedPeakGauge {
-    value: plain::AtomicI64,
-    peak: plain::AtomicI64,
-}
-
-impl RelaxedPeakGauge {
-    pub(crate) const fn new() -> Self {
-        Self {
-            value: plain::AtomicI64::new(0),
-            peak: plain::AtomicI64::new(0),
-        }
-    }
-
-    /// Adds `delta` (possibly negative) and raises the peak to the result.
-    #[inline]
-    pub(crate) fn add(&self, delta: i64) {
-        let now = self.value.fetch_add(delta, Ordering::Relaxed) + delta;
-        if delta > 0 {
-            self.peak.fetch_max(now, Ordering::Relaxed);
-        }
-    }
-
-    #[inline]
-    pub(crate) fn get(&self) -> i64 {
-        self.value.load(Ordering::Relaxed)
-    }
-
-    #[inline]
-    pub(crate) fn peak(&self) -> i64 {
-        self.peak.load(Ordering::Relaxed)
     }
 }

@@ -13,7 +13,7 @@
 
 use super::report::FdWriter;
 use super::size_class::{block_size, NUM_CLASSES};
-use crate::base::sync::{RelaxedCounter, RelaxedGauge, RelaxedPeakGauge};
+use crate::base::sync::{RelaxedCounter, RelaxedGauge};
 use core::fmt::Write;
 
 /// What a page did since its counts were last taken (see
@@ -53,11 +53,38 @@ pub(crate) const LARGE: usize = NUM_CLASSES;
 /// Rows of the per-class tables: every size class, then large objects.
 pub const CLASS_ROWS: usize = NUM_CLASSES + 1;
 
+/// One row's counters. Blocks live are `allocated - freed`, derived when
+/// read, so an update is one read-modify-write per counter that changed
+/// (two for a page's usual counts), plus one when the peak rises.
 struct ClassCounters {
     allocated: RelaxedCounter,
     freed: RelaxedCounter,
     remote: RelaxedCounter,
-    live: RelaxedPeakGauge,
+    /// The highest `allocated - freed` seen by an update (each update's
+    /// own view of the two counters).
+    peak: RelaxedCounter,
+}
+
+impl ClassCounters {
+    #[inline]
+    fn record(&self, allocs: usize, frees: usize, remote: usize) {
+        let allocated = if allocs > 0 {
+            self.allocated.add_fetch(allocs)
+        } else {
+            self.allocated.get()
+        };
+        let freed = if frees > 0 {
+            self.freed.add_fetch(frees)
+        } else {
+            self.freed.get()
+        };
+        if remote > 0 {
+            self.remote.add(remote);
+        }
+        if allocs > frees {
+            self.peak.raise_to(allocated.saturating_sub(freed));
+        }
+    }
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // a template for the array below
@@ -65,7 +92,7 @@ const ZERO: ClassCounters = ClassCounters {
     allocated: RelaxedCounter::new(),
     freed: RelaxedCounter::new(),
     remote: RelaxedCounter::new(),
-    live: RelaxedPeakGauge::new(),
+    peak: RelaxedCounter::new(),
 };
 
 static CLASSES: [ClassCounters; CLASS_ROWS] = [ZERO; CLASS_ROWS];
@@ -73,24 +100,14 @@ static CLASSES: [ClassCounters; CLASS_ROWS] = [ZERO; CLASS_ROWS];
 /// Adds a page's counts to its class.
 #[inline]
 pub(crate) fn record(class: usize, c: Counts) {
-    if c == Counts::default() {
-        return;
-    }
-    let row = &CLASSES[class];
-    row.allocated.add(c.allocs as usize);
-    row.freed.add(c.frees as usize);
-    row.remote.add(c.remote as usize);
-    row.live.add(i64::from(c.allocs) - i64::from(c.frees));
+    CLASSES[class].record(c.allocs as usize, c.frees as usize, c.remote as usize);
 }
 
 /// Large objects allocated and freed (heaps count them and hand the counts
 /// over on their slow paths). Large objects have no owning thread, so none
 /// of their frees counts as remote.
 pub(crate) fn record_large(allocs: u64, frees: u64) {
-    let row = &CLASSES[LARGE];
-    row.allocated.add(allocs as usize);
-    row.freed.add(frees as usize);
-    row.live.add(allocs as i64 - frees as i64);
+    CLASSES[LARGE].record(allocs as usize, frees as usize, 0);
 }
 
 /// A snapshot of the allocator's OS-level statistics.
@@ -226,12 +243,17 @@ impl Stats {
 pub(crate) fn snapshot() -> Stats {
     let mut classes = [ClassStats::default(); CLASS_ROWS];
     for (i, (row, out)) in CLASSES.iter().zip(classes.iter_mut()).enumerate() {
+        // Freed first: a block counts as allocated before it counts as
+        // freed, so `allocated` read after it is at least `freed`.
+        let freed = row.freed.get() as u64;
+        let allocated = (row.allocated.get() as u64).max(freed);
+        let live = allocated - freed;
         *out = ClassStats {
             block_size: if i == LARGE { 0 } else { block_size(i) as u64 },
-            allocated: row.allocated.get() as u64,
-            freed: row.freed.get() as u64,
-            live: row.live.get().max(0) as u64,
-            peak: row.live.peak().max(0) as u64,
+            allocated,
+            freed,
+            live,
+            peak: (row.peak.get() as u64).max(live),
             remote_frees: row.remote.get() as u64,
         };
     }
