@@ -1,7 +1,7 @@
 //! The statistics from Rust: the JSON text parses and agrees with the
 //! struct, the calling thread's byte counters follow its blocks (and not
-//! another thread's), the allocated gauge rises and falls with them, and a class row keeps
-//! its peak.
+//! another thread's), the allocated gauge rises and falls with them, and
+//! a class row keeps its peak.
 
 use midl_alloc::{stats, stats_json, Allocation};
 

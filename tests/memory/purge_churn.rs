@@ -152,10 +152,10 @@ const ROUNDS: usize = 12;
 /// Rounds before the measured ones (the retained cap's floor rises as the
 /// heap is seen refilling what the cap gave back).
 const ROUNDS_WARM_UP: usize = 4;
-/// Blocks of a round (about 26 MiB of them).
+/// Blocks of a round (about 30 MiB of them: the mean size is about 15 KiB).
 const ROUND_BLOCKS: usize = 2000;
-/// What the measured rounds may give back, all together: one round gave
-/// back about 20 MiB when the cap was a fixed 8 MiB.
+/// What the measured rounds may give back, all together: with the floor
+/// pinned at 8 MiB they gave back about 15 MiB a round.
 const ROUNDS_PURGED_MAX: usize = 2 << 20;
 
 /// A workload that frees everything and starts again at once (a batch, a
@@ -163,8 +163,8 @@ const ROUNDS_PURGED_MAX: usize = 2 << 20;
 /// each round allocates 2,000 blocks of 8 B to 128 KiB, writes them
 /// through, then checks and frees them all. Each round's frees retire
 /// every page; past the retained cap they went back to the OS and the next
-/// round faulted them in again (the `mixed_sizes` rows of the benchmark,
-/// whose samples each start empty, had 27 times tcmalloc's page faults).
+/// round faulted them in again (as in the `mixed_sizes` rows of the
+/// benchmark, whose samples each start empty).
 /// The cap's floor now rises while the heap refills what the cap gave back.
 pub(crate) fn rounds_that_free_everything_reuse_their_memory() {
     // SAFETY: as in `steady_mixed_sizes_are_reused_not_purged`.

@@ -184,8 +184,8 @@ struct State {
     /// (`Heap::note_refault`); halved at maintenance after ten delays
     /// without that.
     retain_floor: usize,
-    /// When the cap last gave the retired pages back (0: not since the
-    /// floor last changed).
+    /// When the cap last gave the retired pages back (0: no such purge
+    /// waiting for `Heap::note_refault` to judge it).
     cap_purge_ms: u64,
     /// Bytes of given-back pages set up again since `cap_purge_ms`.
     refaulted: usize,

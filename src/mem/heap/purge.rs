@@ -269,7 +269,9 @@ impl Heap {
     }
 
     /// Gives every retired page of the heap's owned and cached segments back
-    /// to the OS now, whatever the delay.
+    /// to the OS now, whatever the delay (the retained cap was passed), and
+    /// starts watching for those pages being set up again
+    /// ([`Heap::note_refault`]).
     ///
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread.
@@ -285,6 +287,8 @@ impl Heap {
                 }
             }
             (*heap).state.retained = 0;
+            (*heap).state.cap_purge_ms = now.max(1);
+            (*heap).state.refaulted = 0;
         }
     }
 

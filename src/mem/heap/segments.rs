@@ -150,8 +150,6 @@ impl Heap {
             (*heap).state.in_use = (*heap).state.in_use.saturating_sub(1 << (*seg).page_shift);
             if (*heap).state.retained > retain_cap(&(*heap).state) {
                 Heap::purge_retained(heap, now);
-                (*heap).state.cap_purge_ms = now.max(1);
-                (*heap).state.refaulted = 0;
             }
             (*heap).state.seg_hint[(*seg).kind.slab_index()] = seg;
             Segment::local(seg, |l| {
