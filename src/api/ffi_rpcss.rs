@@ -100,7 +100,10 @@ pub unsafe extern "C" fn RpcSmAllocate(size: usize, status: *mut RpcStatus) -> *
 /// unsafe { p.write_bytes(0, 64) };
 /// midl_alloc::RpcSsDisableAllocate();
 /// ```
+// Never inlined into a Rust caller (the benchmark, under LTO), so that it
+// pays the call a C caller pays, as MIDL_user_allocate does.
 #[no_mangle]
+#[inline(never)]
 pub extern "C" fn RpcSsAllocate(size: usize) -> *mut c_void {
     env::allocate_raw(size).0.cast()
 }

@@ -274,7 +274,7 @@ impl RpcRegistry {
     pub fn disable(&self, c: &mut RpcCursor) -> i32 {
         // No spare slot kept: the slot goes back to the shared list.
         let mut spare = u32::MAX;
-        self.0.disable(&mut c.0, &mut spare)
+        self.0.disable(&mut c.0, &mut spare, None)
     }
     /// A block of `size` bytes from `c`'s environment.
     pub fn allocate(&self, c: &mut RpcCursor, size: usize) -> Result<*mut u8, i32> {

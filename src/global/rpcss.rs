@@ -74,34 +74,30 @@ fn alloc_chunk(bytes: usize) -> *mut u8 {
     entry::malloc_aligned(bytes, 16)
 }
 
-/// [`HEAP_CHUNKS`]' free: kept as the thread's spare if it has none (and
-/// its exit hook is armed).
+/// [`HEAP_CHUNKS`]' free (a disable keeps the thread's spare chunk itself,
+/// before any chunk reaches this).
 ///
 /// # Safety
 /// `p` is a chunk `HEAP_CHUNKS.alloc` returned, not used again.
-unsafe fn free_chunk(p: *mut u8, bytes: usize) {
-    if bytes == CHUNK_BYTES && SPARE_CHUNK.with(|c| c.get().is_null()) && spares_armed() {
-        SPARE_CHUNK.with(|c| c.set(p));
-        return;
-    }
+unsafe fn free_chunk(p: *mut u8, _bytes: usize) {
     // SAFETY: caller's contract.
     unsafe { entry::free(p) }
 }
 
-/// The calling thread's spare slot, for a disable to fill (only a thread
-/// whose exit hook is armed keeps one; for others a full dummy, so the
-/// slot goes back to the shared list).
-fn with_spare_for_disable<R>(f: impl FnOnce(&mut u32) -> R) -> R {
+/// The calling thread's spare slot and spare chunk, for a disable to fill
+/// (only a thread whose exit hook is armed keeps them; for others a full
+/// dummy slot and no chunk, so both go back to the shared lists).
+fn with_spares_for_disable<R>(f: impl FnOnce(&mut u32, Option<&mut *mut u8>) -> R) -> R {
     if !spares_armed() {
         let mut full = u32::MAX;
-        return f(&mut full);
+        return f(&mut full, None);
     }
-    SPARE_SLOT.with(|s| {
-        let mut spare = s.get();
-        let r = f(&mut spare);
-        s.set(spare);
-        r
-    })
+    let mut spare = SPARE_SLOT.with(Cell::get);
+    let mut chunk = SPARE_CHUNK.with(Cell::get);
+    let r = f(&mut spare, Some(&mut chunk));
+    SPARE_SLOT.with(|s| s.set(spare));
+    SPARE_CHUNK.with(|c| c.set(chunk));
+    r
 }
 
 /// The exit hook: gives back the thread's spare chunk and spare slot.
@@ -263,7 +259,7 @@ pub(crate) fn disable_handle_raw(h: u64) -> i32 {
             *c = Cursor::DETACHED;
         }
     });
-    with_spare_for_disable(|spare| reg.disable_handle(h, spare))
+    with_spares_for_disable(|spare, chunk| reg.disable_handle(h, spare, chunk))
 }
 
 /// Ends every block of the owned environment `h` and starts it again under
@@ -401,13 +397,28 @@ pub(crate) fn resize_in(h: u64, p: *mut u8, old_size: usize, new_size: usize) ->
 
 pub(crate) fn disable_raw() -> i32 {
     with_cursor(
-        |r, c| with_spare_for_disable(|spare| r.disable(c, spare)),
+        |r, c| with_spares_for_disable(|spare, chunk| r.disable(c, spare, chunk)),
         RPC_S_INVALID_ARG,
     )
 }
 
+/// A block of the calling thread's environment (RpcSsAllocate): the fast
+/// path bumps through the thread's cursor with no registry lookup.
+#[inline]
 pub(crate) fn allocate_raw(size: usize) -> (*mut u8, i32) {
-    match with_cursor(|r, c| r.allocate(c, size), Err(RPC_S_OUT_OF_MEMORY)) {
+    // SAFETY: the cursor is this thread's alone and not re-entered (see
+    // `with_cursor`); its slot, if any, is the static registry's, which
+    // lives for good.
+    match CURSOR.with(|c| unsafe { Registry::allocate_fast(&mut *c.get(), size) }) {
+        Some(p) => (p, RPC_S_OK),
+        None => allocate_raw_slow(size),
+    }
+}
+
+/// [`allocate_raw`] when the fast path cannot serve.
+#[inline(never)]
+fn allocate_raw_slow(size: usize) -> (*mut u8, i32) {
+    match with_cursor(|r, c| r.allocate_slow(c, size), Err(RPC_S_OUT_OF_MEMORY)) {
         Ok(p) => (p, RPC_S_OK),
         Err(s) => (core::ptr::null_mut(), s),
     }

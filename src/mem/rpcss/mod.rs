@@ -277,9 +277,10 @@ impl Registry {
     }
 
     /// Disables the environment `handle` from any thread, as its owner (the
-    /// Rust API's drop): cursors attached to it just stop matching.
-    pub(crate) fn disable_handle(&self, handle: u64, spare: &mut u32) -> i32 {
-        self.disable_as(handle, true, spare)
+    /// Rust API's drop): cursors attached to it just stop matching. The
+    /// spares as for [`Registry::disable`].
+    pub(crate) fn disable_handle(&self, handle: u64, spare: &mut u32, spare_chunk: Option<&mut *mut u8>) -> i32 {
+        self.disable_as(handle, true, spare, spare_chunk)
     }
 
     /// Creates an environment and attaches `cur` to it; an `owned` one can
@@ -379,9 +380,14 @@ impl Registry {
     /// An environment a Rust `Environment` owns is refused (and `cur` stays
     /// attached): collections may still hold its blocks, and only dropping
     /// the owner, which outlives them, may end it.
-    pub(crate) fn disable(&self, cur: &mut Cursor, spare: &mut u32) -> i32 {
+    ///
+    /// `spare` is the calling thread's spare slot (see
+    /// [`Registry::enable`]); `spare_chunk`, if given and null, receives a
+    /// chunk of `CHUNK_BYTES` of the environment instead of its going back
+    /// to the chunk source, for the thread's next enable to take.
+    pub(crate) fn disable(&self, cur: &mut Cursor, spare: &mut u32, spare_chunk: Option<&mut *mut u8>) -> i32 {
         let handle = cur.handle;
-        let status = self.disable_as(handle, false, spare);
+        let status = self.disable_as(handle, false, spare, spare_chunk);
         if status != RPC_S_INVALID_ARG || self.lookup(handle).is_none() {
             *cur = Cursor::DETACHED;
         }
@@ -390,8 +396,9 @@ impl Registry {
 
     /// Disables `handle` (see [`Registry::disable`]); its slot becomes the
     /// thread's `spare` if it has none, else goes back to the shared list,
-    /// unless its generation is the last before the wrap.
-    fn disable_as(&self, handle: u64, owner: bool, spare: &mut u32) -> i32 {
+    /// unless its generation is the last before the wrap; a chunk goes to
+    /// an empty `spare_chunk`.
+    fn disable_as(&self, handle: u64, owner: bool, spare: &mut u32, spare_chunk: Option<&mut *mut u8>) -> i32 {
         let env = match self.lookup(handle) {
             Some(env) => env,
             None => return RPC_S_INVALID_ARG,
@@ -416,7 +423,13 @@ impl Registry {
         // thread may allocate in it while it is disabled): nothing pushes.
         // SAFETY: the chunks were acquired by take_all; nothing uses them
         // any more (the environment is gone).
-        unsafe { self.free_chunks(env.chunks.take_all_unshared(), false) };
+        let chunks = env.chunks.take_all_unshared();
+        let keep_one = matches!(spare_chunk, Some(ref c) if c.is_null());
+        // SAFETY: as above.
+        let kept = unsafe { self.free_chunks(chunks, keep_one) };
+        if let Some(c) = spare_chunk.filter(|_| keep_one) {
+            *c = kept.cast();
+        }
         let i = (handle >> 32) as u32 - 1;
         if handle as u32 == u32::MAX {
             // Its next generation would wrap to one a stale cursor may
@@ -430,35 +443,79 @@ impl Registry {
     }
 
     /// A block of `size` bytes from `cur`'s environment, with the header
-    /// that lets [`Registry::free`] check it (the RpcSs calls).
+    /// that lets [`Registry::free`] check it (the RpcSs calls; the library
+    /// calls the two halves itself, see `global::rpcss::allocate_raw`).
+    #[allow(dead_code)] // the loom models' only
     #[inline]
     pub(crate) fn allocate(&self, cur: &mut Cursor, size: usize) -> Result<*mut u8, i32> {
+        // SAFETY: a cursor's slot can only be one of this registry's (the
+        // only one `cur` is used with), and `self` is alive.
+        match unsafe { Self::allocate_fast(cur, size) } {
+            Some(p) => Ok(p),
+            None => self.allocate_slow(cur, size),
+        }
+    }
+
+    /// [`Registry::allocate`]'s fast path, which needs no registry: the
+    /// block from `cur`'s chunk if the cursor knows its environment's slot,
+    /// the environment is still live and the chunk has the room (None
+    /// otherwise, for [`Registry::allocate_slow`]).
+    ///
+    /// # Safety
+    /// `cur.env` is null or a slot of a registry that is still alive.
+    #[inline(always)]
+    pub(crate) unsafe fn allocate_fast(cur: &mut Cursor, size: usize) -> Option<*mut u8> {
+        if cur.env.is_null() || size > CHUNK_BYTES {
+            return None;
+        }
+        // SAFETY: the caller's contract; slots are never unmapped.
+        let env = unsafe { &*cur.env };
+        if env.generation.load(Ordering::Acquire) != cur.handle as u32 {
+            return None;
+        }
+        let need = align_up(size.max(1), 16) + HEADER;
+        let p = Self::bump_fast(cur, need, 16)?;
+        // SAFETY: [p, p+need) was just bumped from `cur`'s chunk of `env`.
+        Some(unsafe { Self::stamp(env, p, need) })
+    }
+
+    /// [`Registry::allocate`] when its fast path cannot serve: the
+    /// environment looked up, the size checked, a chunk added.
+    #[inline(never)]
+    pub(crate) fn allocate_slow(&self, cur: &mut Cursor, size: usize) -> Result<*mut u8, i32> {
         let env = match self.cursor_env(cur) {
             Some(env) => env,
             None => return Err(RPC_S_INVALID_ARG),
         };
-        let need = if size <= CHUNK_BYTES {
-            align_up(size.max(1), 16) + HEADER
-        } else {
-            match checked_round_up(size, 16).and_then(|n| n.checked_add(HEADER)) {
-                Some(need) => need,
-                None => return Err(RPC_S_OUT_OF_MEMORY),
-            }
+        let need = match checked_round_up(size.max(1), 16).and_then(|n| n.checked_add(HEADER)) {
+            Some(need) => need,
+            None => return Err(RPC_S_OUT_OF_MEMORY),
         };
         let p = match Self::bump_fast(cur, need, 16) {
             Some(p) => p,
             None => self.bump_chunk(env, cur, need, 16)?,
         };
+        // SAFETY: [p, p+need) was just bumped from a chunk of `env`.
+        Ok(unsafe { Self::stamp(env, p, need) })
+    }
+
+    /// Writes the header of the block whose `need` bytes (header included)
+    /// start at `p`, and returns the block.
+    ///
+    /// # Safety
+    /// [p, p+need) is fresh space of a chunk of `env` that the calling
+    /// thread alone bumped, `need >= HEADER`.
+    #[inline(always)]
+    unsafe fn stamp(env: &Env, p: usize, need: usize) -> *mut u8 {
         let key = env.key.load(Ordering::Relaxed);
-        // SAFETY: [p, p+need) is fresh space of a chunk of this environment,
-        // bumped by this thread only.
+        // SAFETY: the caller's contract: the header's bytes are ours.
         unsafe {
             (p as *mut Header).write(Header {
                 size: need - HEADER,
                 state: AtomicUsize::new(key ^ (p + HEADER) ^ LIVE),
             });
         }
-        Ok((p + HEADER) as *mut u8)
+        (p + HEADER) as *mut u8
     }
 
     /// Frees one block of `cur`'s environment before the environment ends.

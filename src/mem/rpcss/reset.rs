@@ -63,7 +63,7 @@ impl Registry {
     #[inline(never)]
     fn reset_elsewhere(&self, handle: u64, cur: &mut Cursor) -> Result<u64, i32> {
         let mut no_spare = 0;
-        let status = self.disable_as(handle, true, &mut no_spare);
+        let status = self.disable_as(handle, true, &mut no_spare, None);
         debug_assert!(status == RPC_S_OK && no_spare == 0);
         match self.enable(cur, true, &mut no_spare, ptr::null_mut()) {
             RPC_S_OK => Ok(cur.handle),
@@ -101,10 +101,10 @@ mod tests {
             let (mut c, mut s) = (Cursor::DETACHED, 0);
             assert_eq!(reg.enable(&mut c, false, &mut s, ptr::null_mut()), RPC_S_OK);
             assert_ne!(c.handle >> 32, h >> 32);
-            assert_eq!(reg.disable(&mut c, &mut s), RPC_S_OK);
+            assert_eq!(reg.disable(&mut c, &mut s, None), RPC_S_OK);
             reg.release_slot(s - 1);
         }
-        assert_eq!(reg.disable_handle(moved, &mut spare), RPC_S_OK);
+        assert_eq!(reg.disable_handle(moved, &mut spare, None), RPC_S_OK);
     }
 
     #[test]
@@ -114,13 +114,13 @@ mod tests {
         assert_eq!(reg.enable(&mut cur, false, &mut spare, ptr::null_mut()), RPC_S_OK);
         cur.handle = age(&reg, cur.handle, u32::MAX);
         let slot = cur.handle >> 32;
-        assert_eq!(reg.disable(&mut cur, &mut spare), RPC_S_OK);
+        assert_eq!(reg.disable(&mut cur, &mut spare, None), RPC_S_OK);
         assert_eq!(spare, 0, "not kept as the thread's spare");
         for _ in 0..8 {
             let (mut c, mut s) = (Cursor::DETACHED, 0);
             assert_eq!(reg.enable(&mut c, false, &mut s, ptr::null_mut()), RPC_S_OK);
             assert_ne!(c.handle >> 32, slot);
-            assert_eq!(reg.disable(&mut c, &mut s), RPC_S_OK);
+            assert_eq!(reg.disable(&mut c, &mut s, None), RPC_S_OK);
             reg.release_slot(s - 1);
         }
     }
