@@ -8,7 +8,7 @@ use super::entry;
 use crate::base::sync::plain::AtomicBool;
 use crate::base::sync::{lock, Mutex, Ordering};
 use crate::mem::rpcss::{ChunkSource, Cursor, Registry, CHUNK_BYTES, RPC_S_INVALID_ARG, RPC_S_OK, RPC_S_OUT_OF_MEMORY};
-use crate::pal::ThreadExitKey;
+use crate::pal::{self, ThreadExitKey};
 use core::cell::Cell;
 use core::ffi::c_void;
 use std::sync::Once;
@@ -24,15 +24,74 @@ const HEAP_CHUNKS: ChunkSource = ChunkSource {
     free: free_chunk,
 };
 
-thread_local! {
-    /// The calling thread's spare chunk (`CHUNK_BYTES`), or null.
-    static SPARE_CHUNK: Cell<*mut u8> = const { Cell::new(core::ptr::null_mut()) };
-    /// The calling thread's spare environment slot (index + 1, 0 for none;
-    /// see `Registry::enable`).
-    static SPARE_SLOT: Cell<u32> = const { Cell::new(0) };
+/// The calling thread's RpcSs state, in one destructor-free thread-local
+/// ([`STATE`]) reached through a thread slot (`pal::thread_slot!`): in the
+/// shared library a slot read is one `%fs` load, where every access to a
+/// `thread_local!` is a call to `__tls_get_addr`.
+pub(crate) struct ThreadState {
+    /// The thread's attachment to an environment.
+    cursor: core::cell::UnsafeCell<Cursor>,
+    /// The thread's spare chunk (`CHUNK_BYTES`), or null.
+    spare_chunk: Cell<*mut u8>,
+    /// The thread's spare environment slot (index + 1, 0 for none; see
+    /// `Registry::enable`).
+    spare_slot: Cell<u32>,
     /// Whether [`SPARE_KEY`] is set for this thread, so its exit gives the
     /// spares back.
-    static SPARE_ARMED: Cell<bool> = const { Cell::new(false) };
+    spare_armed: Cell<bool>,
+}
+
+impl ThreadState {
+    const fn new() -> ThreadState {
+        ThreadState {
+            cursor: core::cell::UnsafeCell::new(Cursor::DETACHED),
+            spare_chunk: Cell::new(core::ptr::null_mut()),
+            spare_slot: Cell::new(0),
+            spare_armed: Cell::new(false),
+        }
+    }
+}
+
+thread_local! {
+    static STATE: ThreadState = const { ThreadState::new() };
+}
+
+/// The slot's first value in every thread: a state nobody writes, which
+/// [`own_state`] replaces with the thread's own before any other access.
+/// `allocate_raw`'s fast path reads its cursor, which knows no slot, and
+/// so takes the slow path, which installs the thread's own.
+#[repr(transparent)]
+struct Unused(ThreadState);
+// SAFETY: never written; `allocate_raw` only reads its cursor's `env`.
+unsafe impl Sync for Unused {}
+static UNUSED: Unused = Unused(ThreadState::new());
+
+pal::thread_slot!(rpcss_slot: ThreadState = UNUSED);
+
+/// The calling thread's own state, through the slot (installed there on
+/// the thread's first call). It lives as long as the thread.
+#[inline(always)]
+fn own_state() -> *const ThreadState {
+    let st = rpcss_slot::get();
+    if !core::ptr::eq(st, core::ptr::addr_of!(UNUSED.0)) {
+        return st;
+    }
+    install_state()
+}
+
+#[cold]
+#[inline(never)]
+fn install_state() -> *const ThreadState {
+    let st = STATE.with(|s| s as *const ThreadState);
+    rpcss_slot::set(st as *mut ThreadState);
+    st
+}
+
+/// Runs `f` with the calling thread's state.
+#[inline(always)]
+fn with_state<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
+    // SAFETY: the thread's own state (`own_state`), alive while it runs.
+    f(unsafe { &*own_state() })
 }
 
 /// The thread-exit hook that gives a thread's spares back (a key of its
@@ -45,8 +104,8 @@ static SPARE_KEY_OK: AtomicBool = AtomicBool::new(false);
 /// Whether the calling thread may keep spares: its exit hook is armed (or
 /// is armed now). False if the process has no key left; nothing is kept
 /// then.
-fn spares_armed() -> bool {
-    if SPARE_ARMED.with(Cell::get) {
+fn spares_armed(st: &ThreadState) -> bool {
+    if st.spare_armed.get() {
         return true;
     }
     SPARE_KEY_ONCE.call_once(|| {
@@ -59,14 +118,14 @@ fn spares_armed() -> bool {
     }
     // SAFETY: the key exists; any non-null value arms the hook.
     unsafe { SPARE_KEY.set(core::ptr::NonNull::<c_void>::dangling().as_ptr()) };
-    SPARE_ARMED.with(|a| a.set(true));
+    st.spare_armed.set(true);
     true
 }
 
 /// [`HEAP_CHUNKS`]' alloc.
 fn alloc_chunk(bytes: usize) -> *mut u8 {
     if bytes == CHUNK_BYTES {
-        let spare = SPARE_CHUNK.with(|c| c.replace(core::ptr::null_mut()));
+        let spare = with_state(|st| st.spare_chunk.replace(core::ptr::null_mut()));
         if !spare.is_null() {
             return spare;
         }
@@ -87,16 +146,15 @@ unsafe fn free_chunk(p: *mut u8, _bytes: usize) {
 /// The calling thread's spare slot and spare chunk, for a disable to fill
 /// (only a thread whose exit hook is armed keeps them; for others a full
 /// dummy slot and no chunk, so both go back to the shared lists).
-fn with_spares_for_disable<R>(f: impl FnOnce(&mut u32, Option<&mut *mut u8>) -> R) -> R {
-    if !spares_armed() {
+fn with_spares_for_disable<R>(st: &ThreadState, f: impl FnOnce(&mut u32, Option<&mut *mut u8>) -> R) -> R {
+    if !spares_armed(st) {
         let mut full = u32::MAX;
         return f(&mut full, None);
     }
-    let mut spare = SPARE_SLOT.with(Cell::get);
-    let mut chunk = SPARE_CHUNK.with(Cell::get);
+    let (mut spare, mut chunk) = (st.spare_slot.get(), st.spare_chunk.get());
     let r = f(&mut spare, Some(&mut chunk));
-    SPARE_SLOT.with(|s| s.set(spare));
-    SPARE_CHUNK.with(|c| c.set(chunk));
+    st.spare_slot.set(spare);
+    st.spare_chunk.set(chunk);
     r
 }
 
@@ -105,13 +163,13 @@ fn with_spares_for_disable<R>(f: impl FnOnce(&mut u32, Option<&mut *mut u8>) -> 
 /// # Safety
 /// Called by the OS at thread exit (the value is a flag, not a pointer).
 unsafe extern "C" fn spares_at_exit(_: *mut c_void) {
-    SPARE_ARMED.with(|a| a.set(false));
-    let chunk = SPARE_CHUNK.with(|c| c.replace(core::ptr::null_mut()));
+    with_state(|st| st.spare_armed.set(false));
+    let chunk = with_state(|st| st.spare_chunk.replace(core::ptr::null_mut()));
     if !chunk.is_null() {
         // SAFETY: the spare chunk is a block of the allocator nothing uses.
         unsafe { entry::free(chunk) };
     }
-    let mut spare = SPARE_SLOT.with(|s| s.replace(0));
+    let mut spare = with_state(|st| st.spare_slot.replace(0));
     if let Some(reg) = registry() {
         reg.release_spare(&mut spare);
     }
@@ -160,19 +218,22 @@ fn make_registry() -> Option<&'static Registry> {
     unsafe { (*REGISTRY.0.get()).as_ref() }
 }
 
-thread_local! {
-    static CURSOR: core::cell::UnsafeCell<Cursor> = const { core::cell::UnsafeCell::new(Cursor::DETACHED) };
+fn with_cursor<R>(f: impl FnOnce(&Registry, &mut Cursor) -> R, none: R) -> R {
+    with_state_cursor(|r, _, c| f(r, c), none)
 }
 
-fn with_cursor<R>(f: impl FnOnce(&Registry, &mut Cursor) -> R, none: R) -> R {
+/// [`with_cursor`], with the rest of the thread's state too (whose cursor
+/// `f` reaches only through its `&mut Cursor`).
+#[inline(always)]
+fn with_state_cursor<R>(f: impl FnOnce(&Registry, &ThreadState, &mut Cursor) -> R, none: R) -> R {
     let reg = match registry() {
         Some(reg) => reg,
         None => return none,
     };
-    CURSOR.with(|c| {
+    with_state(|st| {
         // SAFETY: the cursor is this thread's alone, and `f` (registry code)
         // never re-enters this module, so the reference is unique.
-        f(reg, unsafe { &mut *c.get() })
+        f(reg, st, unsafe { &mut *st.cursor.get() })
     })
 }
 
@@ -216,7 +277,8 @@ fn with_cursor_for<R>(h: u64, create: bool, f: impl FnOnce(&Registry, &mut Curso
         Some(reg) => reg,
         None => return none,
     };
-    let attached = CURSOR.with(|c| {
+    let attached = with_state(|st| {
+        let c = &st.cursor;
         // SAFETY: the cursor is this thread's alone, and `f` (registry code)
         // never re-enters this module, so the reference is unique.
         let c = unsafe { &mut *c.get() };
@@ -246,7 +308,8 @@ pub(crate) fn disable_handle_raw(h: u64) -> i32 {
         Some(reg) => reg,
         None => return RPC_S_OUT_OF_MEMORY,
     };
-    CURSOR.with(|c| {
+    with_state(|st| {
+        let c = &st.cursor;
         // SAFETY: this thread's own cursor, not re-entered.
         let c = unsafe { &mut *c.get() };
         if c.handle == h {
@@ -259,7 +322,7 @@ pub(crate) fn disable_handle_raw(h: u64) -> i32 {
             *c = Cursor::DETACHED;
         }
     });
-    with_spares_for_disable(|spare, chunk| reg.disable_handle(h, spare, chunk))
+    with_state(|st| with_spares_for_disable(st, |spare, chunk| reg.disable_handle(h, spare, chunk)))
 }
 
 /// Ends every block of the owned environment `h` and starts it again under
@@ -273,7 +336,8 @@ pub(crate) fn reset_owned_raw(h: u64) -> Result<u64, i32> {
         Some(reg) => reg,
         None => return Err(RPC_S_OUT_OF_MEMORY),
     };
-    let attached = CURSOR.with(|c| {
+    let attached = with_state(|st| {
+        let c = &st.cursor;
         // SAFETY: this thread's own cursor, not re-entered.
         let c = unsafe { &mut *c.get() };
         // No side cursor into `h` is made while the thread is attached to
@@ -308,14 +372,14 @@ pub(crate) fn enable_raw() -> i32 {
 /// Creates an environment (see `Registry::enable`) with the thread's spare
 /// slot and spare chunk, and attaches the thread to it.
 fn enable_as(owned: bool) -> i32 {
-    with_cursor(
-        |r, c| {
-            let first = SPARE_CHUNK.with(|s| s.replace(core::ptr::null_mut()));
-            let mut spare = SPARE_SLOT.with(Cell::get);
+    with_state_cursor(
+        |r, st, c| {
+            let first = st.spare_chunk.replace(core::ptr::null_mut());
+            let mut spare = st.spare_slot.get();
             let status = r.enable(c, owned, &mut spare, first);
-            SPARE_SLOT.with(|s| s.set(spare));
+            st.spare_slot.set(spare);
             if status != RPC_S_OK && !first.is_null() {
-                SPARE_CHUNK.with(|s| s.set(first));
+                st.spare_chunk.set(first);
             }
             status
         },
@@ -329,7 +393,7 @@ fn enable_as(owned: bool) -> i32 {
 pub(crate) fn enable_owned_raw() -> Result<u64, i32> {
     match enable_as(true) {
         // SAFETY: a plain read of this thread's own cursor.
-        RPC_S_OK => Ok(CURSOR.with(|c| unsafe { (*c.get()).handle })),
+        RPC_S_OK => Ok(with_state(|st| unsafe { (*st.cursor.get()).handle })),
         s => Err(s),
     }
 }
@@ -345,8 +409,11 @@ pub(crate) fn enable_owned_raw() -> Result<u64, i32> {
 #[inline(always)]
 pub(crate) unsafe fn allocate_in(h: u64, size: usize, align: usize) -> *mut u8 {
     // The fast path: the thread is attached to `h` and its chunk has the
-    // room, which needs neither the registry nor the side cursors.
-    let fast = CURSOR.with(|c| {
+    // room, which needs neither the registry nor the side cursors. The
+    // thread-local itself, not the slot: its Rust callers link the library
+    // statically, where it is the one `%fs`-relative access.
+    let fast = STATE.with(|st| {
+        let c = &st.cursor;
         // SAFETY: this thread's own cursor, not re-entered.
         let c = unsafe { &mut *c.get() };
         if c.handle == h {
@@ -396,8 +463,8 @@ pub(crate) fn resize_in(h: u64, p: *mut u8, old_size: usize, new_size: usize) ->
 }
 
 pub(crate) fn disable_raw() -> i32 {
-    with_cursor(
-        |r, c| with_spares_for_disable(|spare, chunk| r.disable(c, spare, chunk)),
+    with_state_cursor(
+        |r, st, c| with_spares_for_disable(st, |spare, chunk| r.disable(c, spare, chunk)),
         RPC_S_INVALID_ARG,
     )
 }
@@ -409,7 +476,12 @@ pub(crate) fn allocate_raw(size: usize) -> (*mut u8, i32) {
     // SAFETY: the cursor is this thread's alone and not re-entered (see
     // `with_cursor`); its slot, if any, is the static registry's, which
     // lives for good.
-    match CURSOR.with(|c| unsafe { Registry::allocate_fast(&mut *c.get(), size) }) {
+    let st = rpcss_slot::get();
+    // SAFETY: the slot holds the thread's own state, whose cursor is not
+    // borrowed now (nothing here re-enters), or [`UNUSED`], whose cursor
+    // knows no slot and is only read; a cursor's slot is the static
+    // registry's, which lives for good.
+    match unsafe { Registry::allocate_fast((*st).cursor.get(), size) } {
         Some(p) => (p, RPC_S_OK),
         None => allocate_raw_slow(size),
     }

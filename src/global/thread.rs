@@ -38,7 +38,7 @@ fn empty_heap() -> *mut Heap {
 }
 
 // The per-thread heap slot, initialised to the empty heap.
-pal::thread_slot!(slot: Heap = EMPTY_HEAP);
+pal::thread_slot!(heap_slot: Heap = EMPTY_HEAP);
 
 static KEY_ONCE: Once = Once::new();
 static KEY: ThreadExitKey = ThreadExitKey::new();
@@ -63,7 +63,7 @@ impl HeapSource for ThreadHeap {
 /// The calling thread's heap (the empty heap if it has none yet).
 #[inline(always)]
 pub(crate) fn current() -> *mut Heap {
-    slot::get()
+    heap_slot::get()
 }
 
 /// The calling thread's heap, created if needed. Null if the OS has no
@@ -94,7 +94,7 @@ pub(crate) fn current_or_create() -> *mut Heap {
     // pthread_setspecific callocs for keys past 32, atexit past 32 entries),
     // and under a malloc override that allocation comes back here, where it
     // must find this heap rather than make another.
-    slot::set(heap);
+    heap_slot::set(heap);
     // Without a key (the process ran out of keys) the heap is never
     // abandoned: its blocks stay valid and freeable, its pages are not reused.
     if KEY_OK.load(Ordering::Relaxed) {
@@ -144,7 +144,7 @@ unsafe extern "C" fn on_thread_exit(arg: *mut c_void) {
     let _quiet = crate::pal::Quiet::new();
     // Anything this thread frees from now on goes down the remote path;
     // anything it allocates makes a fresh heap (and re-arms the key).
-    slot::set(empty_heap());
+    heap_slot::set(empty_heap());
     // SAFETY: `heap` is this thread's heap, registered by
     // current_or_create, and no longer reachable from the thread-local.
     unsafe { Heap::abandon(heap) };

@@ -258,8 +258,9 @@ impl ThreadExitKey {
 /// `mov` from `%fs` (two in a shared library, through the GOT), where
 /// Rust's `thread_local!` in a `cdylib` goes through a call to
 /// `__tls_get_addr`. That is how mimalloc builds its shared library too;
-/// the cost is that the library takes 8 bytes of static TLS, which glibc's
-/// reserve covers even for a library loaded with `dlopen` after start-up.
+/// the cost is that the library takes 8 bytes of static TLS a slot, which
+/// glibc's reserve covers even for a library loaded with `dlopen` after
+/// start-up. The TLS symbol is `midl_alloc_$name`, so names must differ.
 /// (x86-64 only; `pal::thread_slot!` picks it.)
 #[cfg(all(target_arch = "x86_64", not(any(midl_generic_tls, feature = "dlopen-tls"))))]
 macro_rules! linux_x86_64_thread_slot {
@@ -273,13 +274,13 @@ macro_rules! linux_x86_64_thread_slot {
             // template). Hidden: every reference is from this crate,
             // inlined or not, within one link unit.
             global_asm!(
-                ".pushsection .tdata.midl_alloc_heap_slot,\"awT\",@progbits",
+                concat!(".pushsection .tdata.midl_alloc_", stringify!($name), ",\"awT\",@progbits"),
                 ".p2align 3",
-                ".globl midl_alloc_heap_slot",
-                ".hidden midl_alloc_heap_slot",
-                ".type midl_alloc_heap_slot,@object",
-                ".size midl_alloc_heap_slot,8",
-                "midl_alloc_heap_slot:",
+                concat!(".globl midl_alloc_", stringify!($name)),
+                concat!(".hidden midl_alloc_", stringify!($name)),
+                concat!(".type midl_alloc_", stringify!($name), ",@object"),
+                concat!(".size midl_alloc_", stringify!($name), ",8"),
+                concat!("midl_alloc_", stringify!($name), ":"),
                 ".quad {init}",
                 ".popsection",
                 init = sym $init,
@@ -296,7 +297,7 @@ macro_rules! linux_x86_64_thread_slot {
                 // memory, so never reordered across).
                 unsafe {
                     asm!(
-                        "movq midl_alloc_heap_slot@GOTTPOFF(%rip), {0}",
+                        concat!("movq midl_alloc_", stringify!($name), "@GOTTPOFF(%rip), {0}"),
                         "movq %fs:({0}), {0}",
                         out(reg) value,
                         options(att_syntax, nostack, preserves_flags, readonly, pure),
@@ -311,7 +312,7 @@ macro_rules! linux_x86_64_thread_slot {
                 // other memory is touched.
                 unsafe {
                     asm!(
-                        "movq midl_alloc_heap_slot@GOTTPOFF(%rip), {t}",
+                        concat!("movq midl_alloc_", stringify!($name), "@GOTTPOFF(%rip), {t}"),
                         "movq {v}, %fs:({t})",
                         t = out(reg) _,
                         v = in(reg) value,
