@@ -265,6 +265,32 @@ fn c_dlopen_tls_build_needs_no_static_tls_and_loads_with_dlopen() {
     assert!(out.contains("checks passed"), "{out}");
 }
 
+/// The exported calls a stub makes for every parameter reach the thread's
+/// state through the initial-exec slots, not through `__tls_get_addr` (a
+/// call in each, which a Rust `thread_local!` in a shared library costs):
+/// none of their bodies in the default build calls it.
+#[test]
+fn c_per_block_exports_call_no_tls_get_addr() {
+    let out = Command::new("objdump")
+        .args(["-d", "--no-show-raw-insn"])
+        .arg(lib_dir(Build::Default).join("libmidl_alloc.so"))
+        .output()
+        .expect("objdump (binutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in ["MIDL_user_allocate", "MIDL_user_free", "RpcSsAllocate", "RpcSmAllocate"] {
+        let start = format!("<{name}>:");
+        let body: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.ends_with(&start))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .collect();
+        assert!(!body.is_empty(), "{name} not found in the library");
+        let tls: Vec<&&str> = body.iter().filter(|l| l.contains("__tls_get_addr")).collect();
+        assert!(tls.is_empty(), "{name} calls __tls_get_addr: {tls:?}");
+    }
+}
+
 /// The `valgrind` build under memcheck: each of the faulty program's errors
 /// is reported where it is (the default build, unannounced, gives none of
 /// them), and correct programs (the contract, the RpcSs package, the
