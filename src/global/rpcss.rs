@@ -166,13 +166,14 @@ fn with_spares_for_disable<R>(st: &ThreadState, f: impl FnOnce(&mut u32, Option<
 /// # Safety
 /// Called by the OS at thread exit (the value is a flag, not a pointer).
 unsafe extern "C" fn spares_at_exit(_: *mut c_void) {
-    with_state(|st| st.spare_armed.set(false));
-    let chunk = with_state(|st| st.spare_chunk.replace(core::ptr::null_mut()));
+    let (chunk, mut spare) = with_state(|st| {
+        st.spare_armed.set(false);
+        (st.spare_chunk.replace(core::ptr::null_mut()), st.spare_slot.replace(0))
+    });
     if !chunk.is_null() {
         // SAFETY: the spare chunk is a block of the allocator nothing uses.
         unsafe { entry::free(chunk) };
     }
-    let mut spare = with_state(|st| st.spare_slot.replace(0));
     if let Some(reg) = registry() {
         reg.release_spare(&mut spare);
     }
@@ -476,9 +477,6 @@ pub(crate) fn disable_raw() -> i32 {
 /// path bumps through the thread's cursor with no registry lookup.
 #[inline]
 pub(crate) fn allocate_raw(size: usize) -> (*mut u8, i32) {
-    // SAFETY: the cursor is this thread's alone and not re-entered (see
-    // `with_cursor`); its slot, if any, is the static registry's, which
-    // lives for good.
     let st = rpcss_slot::get();
     // SAFETY: the slot holds the thread's own state, whose cursor is not
     // borrowed now (nothing here re-enters), or [`UNUSED`], whose cursor

@@ -422,11 +422,10 @@ impl Registry {
         }
         // The winner of the generation is the environment's last user (no
         // thread may allocate in it while it is disabled): nothing pushes.
-        // SAFETY: the chunks were acquired by take_all; nothing uses them
-        // any more (the environment is gone).
         let chunks = env.chunks.take_all_unshared();
         let keep_one = matches!(spare_chunk, Some(ref c) if c.is_null());
-        // SAFETY: as above.
+        // SAFETY: the chunks were acquired by take_all; nothing uses them
+        // any more (the environment is gone).
         let kept = unsafe { self.free_chunks(chunks, keep_one) };
         if let Some(c) = spare_chunk.filter(|_| keep_one) {
             *c = kept.cast();
