@@ -13,6 +13,7 @@
 
 use super::layout::Owner;
 use super::os::{self, OS_PAGE};
+use super::retain::RetainFloor;
 use super::segment::{Segment, SegmentKind};
 use super::span_cache::SpanCache;
 use super::{check, page::Page};
@@ -74,6 +75,8 @@ pub(crate) struct Arena {
     pooled_resident: AtomicUsize,
     /// Freed large objects' memory, for any thread's next large object.
     pub(crate) spans: SpanCache,
+    /// The floor of every heap's retained cap (see `mem::retain`).
+    pub(crate) retain: RetainFloor,
 }
 
 impl Arena {
@@ -88,6 +91,7 @@ impl Arena {
                 empty_len: AtomicUsize::new(0),
                 pooled_resident: AtomicUsize::new(0),
                 spans: SpanCache::new(),
+                retain: RetainFloor::new(),
             }
         }
     }
@@ -147,7 +151,9 @@ impl Arena {
 
     /// Pools an empty segment as it is, its retired pages still resident
     /// (`resident` bytes), while the arena's budget for such memory
-    /// ([`POOL_RESIDENT_MAX`]) has room; false, and nothing done, if not.
+    /// ([`POOL_RESIDENT_MAX`], or the heaps' retained floor when the process
+    /// has raised it past that: see `mem::retain`) has room; false, and
+    /// nothing done, if not.
     /// The pages are purged after the delay by the pool's purge, or used by
     /// the heap that takes the segment. For a live heap whose own cache is
     /// full: under thread churn, the segments threads empty by freeing each
@@ -159,7 +165,7 @@ impl Arena {
     /// As for [`Arena::give_empty`].
     pub(crate) unsafe fn pool_resident(&self, seg: *mut Segment, resident: usize) -> bool {
         if self.empty_len.load(Ordering::Relaxed) >= EMPTY_POOL_MAX
-            || self.pooled_resident.load(Ordering::Relaxed) + resident > POOL_RESIDENT_MAX
+            || self.pooled_resident.load(Ordering::Relaxed) + resident > POOL_RESIDENT_MAX.max(self.retain.get())
         {
             return false;
         }

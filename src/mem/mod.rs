@@ -8,7 +8,8 @@
 //! * `segment_map` (which address ranges are ours), `page` (a slab
 //!   page), `page_queue`, `segment`, `check`, `large`,
 //!   `span_cache` (the large-object tier's shared free ranges);
-//! * `arena` (shared lists), `heap` (per-thread heaps), `rpcss`
+//! * `retain` (the retained cap's floor, learned process-wide),
+//!   `arena` (shared lists), `heap` (per-thread heaps), `rpcss`
 //!   (allocation environments), `alloc` (entry points).
 
 pub(crate) mod alloc;
@@ -21,6 +22,7 @@ pub(crate) mod layout;
 pub(crate) mod os;
 pub(crate) mod page;
 pub(crate) mod page_queue;
+pub(crate) mod retain;
 pub(crate) mod rpcss;
 pub(crate) mod segment;
 pub(crate) mod segment_map;

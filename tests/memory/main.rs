@@ -10,6 +10,7 @@ mod common;
 
 mod big_block_reuse;
 mod blocks;
+mod churn_refaults;
 mod classes;
 mod environment_release;
 mod idle;
@@ -80,6 +81,7 @@ cases! {
     blocks::free_blocks_of_pages_in_use_are_given_back,
     big_block_reuse::big_blocks_in_steady_reuse_keep_their_memory,
     purge_delay_setting::the_purge_delay_set_at_run_time_governs_what_goes_back,
+    churn_refaults::thread_churn_reuses_memory_instead_of_faulting_it_in_again,
     classes::classes_no_longer_used_give_their_pages_back,
     environment_release::ending_environments_gives_their_memory_back,
     environment_release::resetting_an_environment_gives_its_memory_back,

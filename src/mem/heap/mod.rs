@@ -76,30 +76,24 @@ const QUICK_REFILLS_MAX: u32 = 1024;
 const LARGE_CACHE_SLOTS: usize = 8;
 /// Most bytes of large objects a heap keeps cached.
 const LARGE_CACHE_BYTES: usize = 16 << 20;
-/// The smallest cap on the bytes of retired pages a heap keeps backed while
-/// they wait out the purge delay (see `retain_cap`): past the cap they all
-/// go back to the OS at once, so a thread that frees a burst and then
-/// idles does not sit on it.
-const RETAIN_MAX: usize = 8 << 20;
 /// The cap grows with the heap's pages in use, to this share of them
 /// (`retain_cap`).
 const RETAIN_SHARE: usize = 2;
 
-/// The highest the floor of the cap rises (`State::retain_floor`) in a
-/// heap that keeps faulting in again the pages the cap gave back.
-const RETAIN_CEILING: usize = 64 << 20;
-
-/// The retired bytes a heap keeps backed: its floor (`State::retain_floor`,
-/// [`RETAIN_MAX`] until the heap is seen faulting in again what the cap
-/// gave back) or a share of its pages in use, whichever is more. A fixed
+/// The retired bytes a heap keeps backed while they wait out the purge
+/// delay (past it they all go back to the OS at once, so a thread that
+/// frees a burst and then idles does not sit on it): the process-wide
+/// floor `floor` (`mem::retain`: 8 MiB until pages the cap gave back are
+/// seen faulted in again) or a share of its pages in use, whichever is
+/// more. A fixed
 /// cap was purge churn in a steady workload with more pages in flux than
 /// the cap: pages given back each time it was passed and faulted in again
 /// a moment later (see docs/MEMORY.md and `tests/memory/purge_churn.rs`,
 /// mixed sizes). A burst freed leaves little in use, so the cap falls back
 /// to the floor.
 #[inline]
-fn retain_cap(state: &State) -> usize {
-    state.retain_floor.max(state.in_use / RETAIN_SHARE)
+fn retain_cap(state: &State, floor: usize) -> usize {
+    floor.max(state.in_use / RETAIN_SHARE)
 }
 
 #[repr(C)]
@@ -178,19 +172,6 @@ struct State {
     /// Bytes of the heap's pages in use (set up and not retired; see
     /// `retain_cap`).
     in_use: usize,
-    /// The least `retain_cap` gives: [`RETAIN_MAX`], doubled (to at most
-    /// [`RETAIN_CEILING`]) each time the heap faults in again, within the
-    /// purge delay, half of it after the cap gave its pages back
-    /// (`Heap::note_refault`); halved at maintenance after ten delays
-    /// without that.
-    retain_floor: usize,
-    /// When the cap last gave the retired pages back (0: no such purge
-    /// waiting for `Heap::note_refault` to judge it).
-    cap_purge_ms: u64,
-    /// Bytes of given-back pages set up again since `cap_purge_ms`.
-    refaulted: usize,
-    /// When `retain_floor` last changed.
-    floor_ms: u64,
 }
 
 impl State {
@@ -221,10 +202,6 @@ impl State {
                 sparse_pages: 0,
                 retained: 0,
                 in_use: 0,
-                retain_floor: RETAIN_MAX,
-                cap_purge_ms: 0,
-                refaulted: 0,
-                floor_ms: 0,
             }
         }
     }
