@@ -2,11 +2,13 @@
 //!
 //! A heap keeps the retired pages of its segments backed while they wait
 //! out the purge delay, up to a cap (`heap::retain_cap`); past it they all
-//! go back to the OS at once. When pages the cap gave back are set up
-//! again within the purge delay, half the floor's worth, the process is
+//! go back to the OS at once. When pages a cap gave back are set up again
+//! within the purge delay, half the floor's worth, the process is
 //! refilling what it just emptied, and the floor doubles (to at most
 //! [`RETAIN_CEILING`]); it halves again once ten purge delays pass
-//! without that. Process-wide, not per heap: under thread churn each heap
+//! without that. Each heap also learns a floor of its own the same way
+//! (`heap::State::retain_floor`, for a long-lived thread's rounds); this
+//! one is shared: under thread churn each heap
 //! lives a fraction of a millisecond, far too short to learn anything,
 //! while the pages one heap's cap gives back are the pages the next
 //! thread faults in again (the benchmark's `thread_lifetimes` row: with a
@@ -20,10 +22,17 @@
 use super::os;
 use crate::base::sync::{model_const_fn, AtomicU64, AtomicUsize, Ordering};
 
-/// The floor of the cap before any refault is seen.
+/// The smallest cap on the bytes of retired pages a heap keeps backed
+/// while they wait out the purge delay (`heap::retain_cap`), the shared
+/// floor's and each heap's own: past the cap they all go back to the OS at
+/// once, so a thread that frees a burst and then idles does not sit on it.
 pub(crate) const RETAIN_MAX: usize = 8 << 20;
-/// The highest the floor rises.
-pub(crate) const RETAIN_CEILING: usize = 64 << 20;
+/// The highest the shared floor rises: it applies to every young heap at
+/// once, so it stays below what one heap may learn alone (64 MiB,
+/// `heap::RETAIN_CEILING`). Under churn (`tests/memory/churn_refaults.rs`)
+/// a ceiling of 16 MiB left 3.7-9.5 page faults a thread lifetime, 32
+/// 2.2-3.1.
+pub(crate) const RETAIN_CEILING: usize = 32 << 20;
 
 pub(crate) struct RetainFloor {
     /// Bytes: the least a heap's retained cap gives.

@@ -6,11 +6,11 @@
 //! have exited), leaving half of its own there and freeing the rest (the
 //! benchmark's `thread_lifetimes` row, after mimalloc-bench's mstress).
 //! The process's page faults over 2,000 lifetimes, after a warm-up, must
-//! stay at most six a lifetime (2.3-4.8 here; they were 13-14: each short-lived
-//! heap passed its own 8 MiB retained cap with the pages of the segments
-//! it adopted and gave them all back, and the pool purged what passed its
-//! 8 MiB budget; the next threads faulted them in again. The floor of the
-//! cap is now learned process-wide, `mem::retain`.)
+//! stay at most six a lifetime (1.5-3.1 here; they were 13-14: each
+//! short-lived heap passed its own 8 MiB retained cap with the pages of
+//! the segments it adopted and gave them all back, and the pool purged
+//! what passed its 8 MiB budget; the next threads faulted them in again.
+//! A floor of the cap is now also learned process-wide, `mem::retain`.)
 //! (A child process of its own: page faults are counted process-wide.)
 
 use midl_alloc::{MIDL_user_allocate, MIDL_user_free};

@@ -230,6 +230,9 @@ impl Heap {
             if (*page).init(class, bs, size, (*heap).state.key) {
                 stats::OS_DECOMMITTED.add(-(size as i64));
                 Segment::local(seg, |l| l.decommitted -= size as u32);
+                if (*heap).state.cap_purge_ms != 0 {
+                    Heap::note_refault(heap, size);
+                }
                 (*(*heap).state.arena)
                     .retain
                     .note_refault(size, (*heap).state.purge_delay_ms);

@@ -34,6 +34,7 @@ use super::layout::{Owner, SEGMENT_SIZE};
 use super::os;
 use super::page::{Page, Role, PURGE_BLOCK_MIN};
 use super::page_queue::{queue_push_back, queue_push_front, queue_remove, PageQueue, EMPTY_QUEUE};
+use super::retain::RETAIN_MAX;
 use super::segment::{segment_of, slot_of, Segment, SegmentKind};
 use super::segment_map;
 use crate::base::bits::{div_ceil, mix64, ones, round_up};
@@ -80,19 +81,31 @@ const LARGE_CACHE_BYTES: usize = 16 << 20;
 /// (`retain_cap`).
 const RETAIN_SHARE: usize = 2;
 
-/// The retired bytes a heap keeps backed while they wait out the purge
-/// delay (past it they all go back to the OS at once, so a thread that
-/// frees a burst and then idles does not sit on it): the process-wide
-/// floor `floor` (`mem::retain`: 8 MiB until pages the cap gave back are
-/// seen faulted in again) or a share of its pages in use, whichever is
-/// more. A fixed
+/// The highest the floor of the cap rises (`State::retain_floor`) in a
+/// heap that keeps faulting in again the pages the cap gave back.
+const RETAIN_CEILING: usize = 64 << 20;
+
+/// The retired bytes a heap keeps backed: its floor (`State::retain_floor`,
+/// [`RETAIN_MAX`] until the heap is seen faulting in again what the cap
+/// gave back), while the heap is younger than the purge delay the floor
+/// the process has learned (`shared`, from `mem::retain`: the same, for
+/// the pages any heap's cap gave back and another set up again, as under
+/// thread churn, where no heap lives long enough to learn; a heap that
+/// has lived longer goes by what it learned itself, so that long-lived
+/// threads do not each keep what churning ones need), or a share of its
+/// pages in use, whichever is more. A fixed
 /// cap was purge churn in a steady workload with more pages in flux than
 /// the cap: pages given back each time it was passed and faulted in again
 /// a moment later (see docs/MEMORY.md and `tests/memory/purge_churn.rs`,
 /// mixed sizes). A burst freed leaves little in use, so the cap falls back
 /// to the floor.
 #[inline]
-fn retain_cap(state: &State, floor: usize) -> usize {
+fn retain_cap(state: &State, shared: usize, now: u64) -> usize {
+    let floor = if now.saturating_sub(state.created_ms) < state.purge_delay_ms {
+        state.retain_floor.max(shared)
+    } else {
+        state.retain_floor
+    };
     floor.max(state.in_use / RETAIN_SHARE)
 }
 
@@ -172,12 +185,34 @@ struct State {
     /// Bytes of the heap's pages in use (set up and not retired; see
     /// `retain_cap`).
     in_use: usize,
+    /// The least `retain_cap` gives: [`RETAIN_MAX`], doubled (to at most
+    /// [`RETAIN_CEILING`]) each time the heap faults in again, within the
+    /// purge delay, half of it after the cap gave its pages back
+    /// (`Heap::note_refault`); halved at maintenance after ten delays
+    /// without that.
+    retain_floor: usize,
+    /// When the cap last gave the retired pages back (0: no such purge
+    /// waiting for `Heap::note_refault` to judge it).
+    cap_purge_ms: u64,
+    /// Bytes of given-back pages set up again since `cap_purge_ms`.
+    refaulted: usize,
+    /// When `retain_floor` last changed.
+    floor_ms: u64,
+    /// When the heap was set up (see `retain_cap`).
+    created_ms: u64,
 }
 
 impl State {
     model_const_fn! {
         /// A heap's state before it owns anything.
-        fn new(arena: *const Arena, live: bool, purge_delay_ms: u64, next_maintenance_ms: u64, key: usize) -> State {
+        fn new(
+            arena: *const Arena,
+            live: bool,
+            purge_delay_ms: u64,
+            next_maintenance_ms: u64,
+            key: usize,
+            created_ms: u64,
+        ) -> State {
             State {
                 full: EMPTY_QUEUE,
                 classes_used: [0; CLASS_WORDS],
@@ -202,6 +237,11 @@ impl State {
                 sparse_pages: 0,
                 retained: 0,
                 in_use: 0,
+                retain_floor: RETAIN_MAX,
+                cap_purge_ms: 0,
+                refaulted: 0,
+                floor_ms: 0,
+                created_ms,
             }
         }
     }
@@ -266,7 +306,7 @@ impl Heap {
                 direct: [sentinel; DIRECT_SLOTS],
                 pages: [sentinel; NUM_CLASSES],
                 queues: [EMPTY_QUEUE; NUM_CLASSES],
-                state: State::new(arena, false, DEFAULT_PURGE_DELAY_MS, 0, 0),
+                state: State::new(arena, false, DEFAULT_PURGE_DELAY_MS, 0, 0, 0),
                 empty: Page::new(ptr::null_mut(), ptr::null_mut()),
             }
         }
@@ -323,7 +363,8 @@ impl Heap {
                 empty: _,
             } = h;
         }
-        let next_maintenance_ms = os::now_ms() + maintenance_interval(purge_delay_ms);
+        let now = os::now_ms();
+        let next_maintenance_ms = now + maintenance_interval(purge_delay_ms);
         let key = free_list_key(secret, heap as usize);
         // SAFETY: every write is to a field of the caller's `heap`, which
         // nothing else refers to; the table loops stay inside their arrays.
@@ -346,7 +387,14 @@ impl Heap {
                 pages.add(i).write(sentinel);
                 queues.add(i).write(EMPTY_QUEUE);
             }
-            addr_of_mut!((*heap).state).write(State::new(arena, true, purge_delay_ms.max(1), next_maintenance_ms, key));
+            addr_of_mut!((*heap).state).write(State::new(
+                arena,
+                true,
+                purge_delay_ms.max(1),
+                next_maintenance_ms,
+                key,
+                now,
+            ));
         }
     }
 

@@ -70,6 +70,7 @@ impl Heap {
             Heap::scan_full(heap, usize::MAX, now);
             Heap::retire_unused_current(heap, now);
             Heap::retire_unused_queued(heap, now);
+            Heap::relax_retain_floor(heap, now, delay);
             (*(*heap).state.arena).retain.relax(now, delay);
             Heap::trim_large_cache(heap, now, delay);
             (*(*heap).state.arena).spans.trim(now, delay);
@@ -270,8 +271,8 @@ impl Heap {
 
     /// Gives every retired page of the heap's owned and cached segments back
     /// to the OS now, whatever the delay (the retained cap was passed), and
-    /// starts watching for those pages being set up again
-    /// (`RetainFloor::note_refault` in `mem::retain`).
+    /// starts watching for those pages being set up again, by this heap
+    /// ([`Heap::note_refault`]) and by any (`mem::retain`).
     ///
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread.
@@ -287,7 +288,47 @@ impl Heap {
                 }
             }
             (*heap).state.retained = 0;
+            (*heap).state.cap_purge_ms = now.max(1);
+            (*heap).state.refaulted = 0;
             (*(*heap).state.arena).retain.note_cap_purge(now);
+        }
+    }
+
+    /// A given-back page of `size` bytes set up again after the retained
+    /// cap gave the heap's retired pages back: once half the cap's floor has
+    /// come back within the purge delay, the heap is refilling what it just
+    /// emptied (a workload that frees everything and starts again), and the
+    /// floor doubles so that the next round keeps it.
+    ///
+    /// # Safety
+    /// `heap` is a live heap (from `create`) owned by the calling thread.
+    #[cold]
+    pub(super) unsafe fn note_refault(heap: *mut Heap, size: usize) {
+        // SAFETY: the state is the calling thread's.
+        let s = unsafe { &mut (*heap).state };
+        s.refaulted += size;
+        if s.refaulted < s.retain_floor / 2 {
+            return;
+        }
+        let now = os::now_ms();
+        if now.saturating_sub(s.cap_purge_ms) <= s.purge_delay_ms {
+            s.retain_floor = (s.retain_floor * 2).min(RETAIN_CEILING);
+            s.floor_ms = now;
+        }
+        s.cap_purge_ms = 0;
+    }
+
+    /// Halves a raised floor of the retained cap once ten purge delays
+    /// have passed since it last changed (maintenance, at `now`).
+    ///
+    /// # Safety
+    /// As for [`Heap::note_refault`].
+    unsafe fn relax_retain_floor(heap: *mut Heap, now: u64, delay: u64) {
+        // SAFETY: the state is the calling thread's.
+        let s = unsafe { &mut (*heap).state };
+        if s.retain_floor > RETAIN_MAX && now.saturating_sub(s.floor_ms) >= delay.saturating_mul(10) {
+            s.retain_floor = (s.retain_floor / 2).max(RETAIN_MAX);
+            s.floor_ms = now;
         }
     }
 }

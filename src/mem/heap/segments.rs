@@ -148,7 +148,7 @@ impl Heap {
             }
             (*heap).state.retained += (*page).local(|l| l.retained());
             (*heap).state.in_use = (*heap).state.in_use.saturating_sub(1 << (*seg).page_shift);
-            if (*heap).state.retained > retain_cap(&(*heap).state, (*(*heap).state.arena).retain.get()) {
+            if (*heap).state.retained > retain_cap(&(*heap).state, (*(*heap).state.arena).retain.get(), now) {
                 Heap::purge_retained(heap, now);
             }
             (*heap).state.seg_hint[(*seg).kind.slab_index()] = seg;
