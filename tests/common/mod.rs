@@ -11,6 +11,18 @@ pub fn rss_kib() -> u64 {
         .unwrap()
 }
 
+/// Minor page faults so far of `who`: `libc::RUSAGE_SELF` (the process) or
+/// `libc::RUSAGE_THREAD` (the calling thread).
+#[allow(dead_code)]
+pub fn minor_faults(who: libc::c_int) -> i64 {
+    // SAFETY: getrusage writes the struct it is given.
+    unsafe {
+        let mut u: libc::rusage = core::mem::zeroed();
+        assert_eq!(libc::getrusage(who, &mut u), 0);
+        u.ru_minflt
+    }
+}
+
 /// Allocates `count` blocks of `size` bytes through the C API and writes
 /// every byte, so they are resident; returns their addresses.
 #[allow(dead_code)]

@@ -13,6 +13,7 @@
 //! A floor of the cap is now also learned process-wide, `mem::retain`.)
 //! (A child process of its own: page faults are counted process-wide.)
 
+use crate::common::minor_faults;
 use midl_alloc::{MIDL_user_allocate, MIDL_user_free};
 use std::sync::{Arc, Mutex};
 
@@ -21,15 +22,6 @@ const BLOCKS: usize = 500;
 const WARM_UP: usize = 200;
 const LIFETIMES: usize = 2_000;
 const FAULTS_PER_LIFETIME: i64 = 6;
-
-fn process_faults() -> i64 {
-    // SAFETY: getrusage writes the struct it is given.
-    unsafe {
-        let mut u: libc::rusage = core::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut u), 0);
-        u.ru_minflt
-    }
-}
 
 /// (address, size, fill byte) of a block left in the pool.
 type Left = (usize, usize, u8);
@@ -93,9 +85,9 @@ fn rounds(pool: &Arc<Mutex<Vec<Left>>>, lifetimes: usize, seed: u64) {
 pub(crate) fn thread_churn_reuses_memory_instead_of_faulting_it_in_again() {
     let pool = Arc::new(Mutex::new(Vec::new()));
     rounds(&pool, WARM_UP, 1);
-    let before = process_faults();
+    let before = minor_faults(libc::RUSAGE_SELF);
     rounds(&pool, LIFETIMES, 2);
-    let faults = process_faults() - before;
+    let faults = minor_faults(libc::RUSAGE_SELF) - before;
     for l in std::mem::take(&mut *pool.lock().unwrap()) {
         check_and_free(l);
     }

@@ -8,20 +8,11 @@
 //! under thread churn, each was faulted in again by the next thread.)
 //! (A child process of its own: the pool is process-wide.)
 
-use crate::common::resident_burst;
+use crate::common::{minor_faults, resident_burst};
 use midl_alloc::MIDL_user_free;
 
 const BYTES: usize = 24 << 20;
 const SIZE: usize = 256;
-
-fn thread_faults() -> i64 {
-    // SAFETY: getrusage writes the struct it is given.
-    unsafe {
-        let mut u: libc::rusage = core::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut u), 0);
-        u.ru_minflt
-    }
-}
 
 pub(crate) fn emptied_segments_reach_the_next_thread_resident() {
     let blocks = resident_burst(BYTES / SIZE, SIZE);
@@ -31,9 +22,9 @@ pub(crate) fn emptied_segments_reach_the_next_thread_resident() {
     }
     drop(blocks);
     let faults = std::thread::spawn(|| {
-        let before = thread_faults();
+        let before = minor_faults(libc::RUSAGE_THREAD);
         let blocks = resident_burst(BYTES / SIZE, SIZE);
-        let faults = thread_faults() - before;
+        let faults = minor_faults(libc::RUSAGE_THREAD) - before;
         for &p in &blocks {
             // SAFETY: freed once.
             unsafe { MIDL_user_free(p as *mut _) };
