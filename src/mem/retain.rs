@@ -6,12 +6,12 @@
 //! within the purge delay, half the floor's worth, the process is
 //! refilling what it just emptied, and the floor doubles (to at most
 //! [`RETAIN_CEILING`]); it halves again once ten purge delays pass
-//! without that. Each heap also learns a floor of its own the same way
-//! (`heap::State::retain_floor`, for a long-lived thread's rounds); this
-//! one is shared: under thread churn each heap
-//! lives a fraction of a millisecond, far too short to learn anything,
-//! while the pages one heap's cap gives back are the pages the next
-//! thread faults in again (the benchmark's `thread_lifetimes` row: with a
+//! without that ([`relaxed`]). Each heap also learns a floor of its own
+//! the same way (`heap::State::retain_floor`, for a long-lived thread's
+//! rounds); this one is shared: under thread churn each heap lives a
+//! fraction of a millisecond, far too short to learn anything, while the
+//! pages one heap's cap gives back are the pages the next thread faults in
+//! again (the benchmark's `thread_lifetimes` row: with a
 //! floor each heap learned alone, 20 page faults a thread lifetime,
 //! rpmalloc's 0.35).
 //!
@@ -30,9 +30,18 @@ pub(crate) const RETAIN_MAX: usize = 8 << 20;
 /// The highest the shared floor rises: it applies to every young heap at
 /// once, so it stays below what one heap may learn alone (64 MiB,
 /// `heap::RETAIN_CEILING`). Under churn (`tests/memory/churn_refaults.rs`)
-/// a ceiling of 16 MiB left 3.7-9.5 page faults a thread lifetime, 32
-/// 2.2-3.1.
+/// a ceiling of 16 MiB left 3.7-9.5 page faults a thread lifetime, more
+/// than twice what 32 leaves.
 pub(crate) const RETAIN_CEILING: usize = 32 << 20;
+
+/// A raised floor `floor`, last changed at `changed_ms`, halved (to no less
+/// than [`RETAIN_MAX`]) once ten purge delays (`delay`, ms) have passed
+/// by `now`; `None` while it stays. The rule of both floors, the shared
+/// one and each heap's.
+pub(crate) fn relaxed(floor: usize, changed_ms: u64, now: u64, delay: u64) -> Option<usize> {
+    (floor > RETAIN_MAX && now.saturating_sub(changed_ms) >= delay.saturating_mul(10))
+        .then(|| (floor / 2).max(RETAIN_MAX))
+}
 
 pub(crate) struct RetainFloor {
     /// Bytes: the least a heap's retained cap gives.
@@ -107,9 +116,7 @@ impl RetainFloor {
     /// passed since it last changed (a heap's maintenance, at `now`).
     pub(crate) fn relax(&self, now: u64, delay: u64) {
         let floor = self.get();
-        if floor > RETAIN_MAX && now.saturating_sub(self.changed_ms.load(Ordering::Relaxed)) >= delay.saturating_mul(10)
-        {
-            let lowered = (floor / 2).max(RETAIN_MAX);
+        if let Some(lowered) = relaxed(floor, self.changed_ms.load(Ordering::Relaxed), now, delay) {
             if self
                 .floor
                 .compare_exchange(floor, lowered, Ordering::Relaxed, Ordering::Relaxed)

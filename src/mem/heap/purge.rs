@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::base::sync::MODEL_CHECKING;
+use crate::mem::retain;
 
 impl Heap {
     /// Periodic work from the slow path: adopt abandoned segments, collect
@@ -326,8 +327,8 @@ impl Heap {
     unsafe fn relax_retain_floor(heap: *mut Heap, now: u64, delay: u64) {
         // SAFETY: the state is the calling thread's.
         let s = unsafe { &mut (*heap).state };
-        if s.retain_floor > RETAIN_MAX && now.saturating_sub(s.floor_ms) >= delay.saturating_mul(10) {
-            s.retain_floor = (s.retain_floor / 2).max(RETAIN_MAX);
+        if let Some(lowered) = retain::relaxed(s.retain_floor, s.floor_ms, now, delay) {
+            s.retain_floor = lowered;
             s.floor_ms = now;
         }
     }
