@@ -258,17 +258,23 @@ pub(crate) fn child(spec: &str) {
 /// For profiling one allocator on one threaded workload without criterion
 /// around it: `MIDL_BENCH_RUN=server:midl-alloc:200000` runs the workload
 /// once with that much work and prints the time per unit; a fourth field
-/// repeats it in the same process (`server:midl-alloc:200000:5`); the
-/// allocator `all` runs the three in turn; specs separated by commas run
-/// one after the other.
+/// repeats it in the same process (`server:midl-alloc:200000:5`), and a
+/// fifth sleeps that many milliseconds between the repeats
+/// (`mixed_sizes:midl-alloc:100000:8:250`, as the interleaved rounds leave
+/// an allocator idle while the others run); the allocator `all` runs every
+/// allocator in turn; specs separated by commas run one after the other.
 pub(crate) fn run_one(spec: &str) {
     let mut parts = spec.split(':');
     let (workload, alloc, work) = match (parts.next(), parts.next(), parts.next()) {
         (Some(w), Some(a), Some(n)) => (w, a, n.parse::<u64>().expect("work: a number")),
-        _ => panic!("MIDL_BENCH_RUN=workload:allocator:work[:repeat]"),
+        _ => panic!("MIDL_BENCH_RUN=workload:allocator:work[:repeat[:gap_ms]]"),
     };
     let repeat = parts.next().map_or(1, |r| r.parse::<u32>().expect("repeat: a number"));
-    for _ in 0..repeat {
+    let gap = parts.next().map_or(0, |g| g.parse::<u64>().expect("gap_ms: a number"));
+    for i in 0..repeat {
+        if i > 0 && gap > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(gap));
+        }
         if alloc == "all" {
             for alloc in NAMES {
                 run_once(workload, alloc, work);

@@ -92,6 +92,7 @@ cases! {
     purge_churn::steady_remote_frees_are_reused_not_purged,
     purge_churn::steady_mixed_sizes_are_reused_not_purged,
     purge_churn::rounds_that_free_everything_reuse_their_memory,
+    purge_churn::paused_rounds_reuse_their_memory,
     remote_burst::memory_freed_remotely_goes_back_while_the_owner_allocates_lightly,
     return_to_os::memory_freed_after_the_owner_exited_goes_back_to_the_os,
     sparse::sparse_pages_give_back_free_os_pages_and_keep_every_block,

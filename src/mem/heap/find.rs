@@ -230,7 +230,7 @@ impl Heap {
             if (*page).init(class, bs, size, (*heap).state.key) {
                 stats::OS_DECOMMITTED.add(-(size as i64));
                 Segment::local(seg, |l| l.decommitted -= size as u32);
-                if (*heap).state.cap_purge_ms != 0 {
+                if (*heap).state.gave_back_ms != 0 {
                     Heap::note_refault(heap, size);
                 }
                 (*(*heap).state.arena)

@@ -82,8 +82,14 @@ const LARGE_CACHE_BYTES: usize = 16 << 20;
 const RETAIN_SHARE: usize = 2;
 
 /// The highest the floor of the cap rises (`State::retain_floor`) in a
-/// heap that keeps faulting in again the pages the cap gave back.
+/// heap that keeps faulting in again the pages it gave back; its delay
+/// ([`decay_delay`]) rises with it, to eight times the setting.
 const RETAIN_CEILING: usize = 64 << 20;
+/// Given-back pages set up again within this many purge delays of the heap
+/// giving pages back count towards raising its floor (`Heap::note_refault`):
+/// the longest delay the heap can learn, so a refill that much later would
+/// have found its pages kept at the ceiling.
+const REFAULT_WINDOW_DELAYS: u64 = (RETAIN_CEILING / RETAIN_MAX) as u64;
 
 /// The retired bytes a heap keeps backed: its floor (`State::retain_floor`,
 /// [`RETAIN_MAX`] until the heap is seen faulting in again what the cap
@@ -107,6 +113,21 @@ fn retain_cap(state: &State, shared: usize, now: u64) -> usize {
         state.retain_floor
     };
     floor.max(state.in_use / RETAIN_SHARE)
+}
+
+/// The purge delay the heap's own memory waits out at maintenance (its
+/// retired pages, cached segments, big free blocks and sparse pages, and
+/// the arena pool's segments when it is the one maintaining): the setting
+/// (`delay`; 0 gives everything back at once) times the floor's multiple
+/// of [`RETAIN_MAX`], so 1x until the heap is seen faulting in again what
+/// it gave back, up to 8x. A worker that serves a burst, frees everything
+/// and waits longer than the delay for the next gave all of it back as it
+/// waited and faulted it in again at the next burst
+/// (`tests/memory/purge_churn.rs`, the paused rounds; the benchmark's
+/// interleaved rounds, which leave each allocator idle while the others
+/// run: the `mixed_sizes` row ran at 0.54 of tcmalloc's speed for it).
+fn decay_delay(state: &State, delay: u64) -> u64 {
+    delay * (state.retain_floor / RETAIN_MAX) as u64
 }
 
 #[repr(C)]
@@ -185,16 +206,18 @@ struct State {
     /// Bytes of the heap's pages in use (set up and not retired; see
     /// `retain_cap`).
     in_use: usize,
-    /// The least `retain_cap` gives: [`RETAIN_MAX`], doubled (to at most
-    /// [`RETAIN_CEILING`]) each time the heap faults in again, within the
-    /// purge delay, half of it after the cap gave its pages back
-    /// (`Heap::note_refault`); halved at maintenance after ten delays
-    /// without that.
+    /// The least `retain_cap` gives, and the multiple of the purge delay
+    /// its memory waits out ([`decay_delay`]): [`RETAIN_MAX`], doubled (to
+    /// at most [`RETAIN_CEILING`]) each time the heap faults in again half
+    /// of it within [`REFAULT_WINDOW_DELAYS`] of giving pages back
+    /// (`Heap::note_refault`); halved at maintenance after ten of its
+    /// delays without that.
     retain_floor: usize,
-    /// When the cap last gave the retired pages back (0: no such purge
-    /// waiting for `Heap::note_refault` to judge it).
-    cap_purge_ms: u64,
-    /// Bytes of given-back pages set up again since `cap_purge_ms`.
+    /// When the heap last gave retired pages back, by the cap or at
+    /// maintenance (0: none waiting for `Heap::note_refault` to judge).
+    gave_back_ms: u64,
+    /// Bytes of given-back pages set up again since a give-back opened the
+    /// window (`gave_back_ms`).
     refaulted: usize,
     /// When `retain_floor` last changed.
     floor_ms: u64,
@@ -238,7 +261,7 @@ impl State {
                 retained: 0,
                 in_use: 0,
                 retain_floor: RETAIN_MAX,
-                cap_purge_ms: 0,
+                gave_back_ms: 0,
                 refaulted: 0,
                 floor_ms: 0,
                 created_ms,

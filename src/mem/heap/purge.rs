@@ -65,6 +65,10 @@ impl Heap {
         // SAFETY: everything reached belongs to `heap`.
         unsafe {
             (*heap).state.next_maintenance_ms = now + maintenance_interval(delay);
+            // The heap's own memory (and the pool's, as it maintains it)
+            // waits out the delay the heap learned; its large-object cache
+            // and the span cache go by the setting.
+            let kept = decay_delay(&(*heap).state, delay);
             // Segments left by exited threads: their blocks freed since can
             // only go back to the OS once some heap owns them again.
             Heap::adopt(heap, now);
@@ -75,21 +79,24 @@ impl Heap {
             (*(*heap).state.arena).retain.relax(now, delay);
             Heap::trim_large_cache(heap, now, delay);
             (*(*heap).state.arena).spans.trim(now, delay);
-            Heap::purge_free_blocks(heap, now, delay);
-            Heap::purge_sparse(heap, None, now, delay);
+            Heap::purge_free_blocks(heap, now, kept);
+            Heap::purge_sparse(heap, None, now, kept);
             Heap::flush_large_counts(heap);
             let mut seg = (*heap).state.segments;
             while !seg.is_null() {
                 let next = Segment::local(seg, |l| l.next);
-                let released = Segment::purge_free_pages(seg, now, delay);
+                let released = Segment::purge_free_pages(seg, now, kept);
                 (*heap).state.retained = (*heap).state.retained.saturating_sub(released);
+                if released != 0 {
+                    (*heap).state.gave_back_ms = now.max(1);
+                }
                 seg = next;
             }
             let mut prev: *mut Segment = ptr::null_mut();
             let mut c = (*heap).state.cache;
             while !c.is_null() {
                 let (next, at) = Segment::local(c, |l| (l.next, l.emptied_at));
-                if now.saturating_sub(at) >= delay {
+                if now.saturating_sub(at) >= kept {
                     if prev.is_null() {
                         (*heap).state.cache = next;
                     } else {
@@ -103,7 +110,7 @@ impl Heap {
                 }
                 c = next;
             }
-            (*(*heap).state.arena).purge_pool(now, delay);
+            (*(*heap).state.arena).purge_pool(now, kept);
         }
     }
 
@@ -289,17 +296,19 @@ impl Heap {
                 }
             }
             (*heap).state.retained = 0;
-            (*heap).state.cap_purge_ms = now.max(1);
+            (*heap).state.gave_back_ms = now.max(1);
             (*heap).state.refaulted = 0;
             (*(*heap).state.arena).retain.note_cap_purge(now);
         }
     }
 
-    /// A given-back page of `size` bytes set up again after the retained
-    /// cap gave the heap's retired pages back: once half the cap's floor has
-    /// come back within the purge delay, the heap is refilling what it just
-    /// emptied (a workload that frees everything and starts again), and the
-    /// floor doubles so that the next round keeps it.
+    /// A given-back page of `size` bytes set up again after the heap gave
+    /// retired pages back (the cap, or maintenance after the delay): once
+    /// half the floor has come back within [`REFAULT_WINDOW_DELAYS`] purge
+    /// delays, the heap is refilling what it just emptied (a workload that
+    /// frees everything and starts again, at once or after a pause), and
+    /// the floor doubles, and with it the delay its memory waits out
+    /// ([`decay_delay`]), so that the next round keeps it.
     ///
     /// # Safety
     /// `heap` is a live heap (from `create`) owned by the calling thread.
@@ -312,22 +321,24 @@ impl Heap {
             return;
         }
         let now = os::now_ms();
-        if now.saturating_sub(s.cap_purge_ms) <= s.purge_delay_ms {
+        if now.saturating_sub(s.gave_back_ms) <= s.purge_delay_ms * REFAULT_WINDOW_DELAYS {
             s.retain_floor = (s.retain_floor * 2).min(RETAIN_CEILING);
             s.floor_ms = now;
         }
-        s.cap_purge_ms = 0;
+        s.gave_back_ms = 0;
+        s.refaulted = 0;
     }
 
-    /// Halves a raised floor of the retained cap once ten purge delays
-    /// have passed since it last changed (maintenance, at `now`).
+    /// Halves a raised floor of the retained cap once ten of the heap's
+    /// delays ([`decay_delay`] of `delay`) have passed since it last
+    /// changed (maintenance, at `now`).
     ///
     /// # Safety
     /// As for [`Heap::note_refault`].
     unsafe fn relax_retain_floor(heap: *mut Heap, now: u64, delay: u64) {
         // SAFETY: the state is the calling thread's.
         let s = unsafe { &mut (*heap).state };
-        if let Some(lowered) = retain::relaxed(s.retain_floor, s.floor_ms, now, delay) {
+        if let Some(lowered) = retain::relaxed(s.retain_floor, s.floor_ms, now, decay_delay(s, delay)) {
             s.retain_floor = lowered;
             s.floor_ms = now;
         }
