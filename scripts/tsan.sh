@@ -12,10 +12,10 @@
 # the same program with a relaxed handoff (-DMIDL_TEST_RACY) must be
 # reported, with a frame in the library, or the sanitizer is not seeing
 # into it.
-#   scripts/tsan.sh [TEST...]     default: stress remote_collect
+#   scripts/tsan.sh [TEST...]     default: stress remote_collect remote_batch
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TESTS=${*:-stress remote_collect}
+TESTS=${*:-stress remote_collect remote_batch}
 args=()
 for t in $TESTS; do args+=(--test "$t"); done
 export RUSTC_BOOTSTRAP=1

@@ -182,7 +182,7 @@ fn c_library_loaded_with_dlopen_after_start_up_works_on_every_thread() {
 #[test]
 fn c_default_build_stops_every_double_and_invalid_free() {
     let out = compile_and_run("bad_free");
-    assert!(out.contains("20 checks passed"), "{out}");
+    assert!(out.contains("21 checks passed"), "{out}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p loom-tests --release -- --test-threads=1`
 #![cfg(loom)]
 
+use loom::sync::atomic::{AtomicBool, Ordering as LoomOrdering};
 use loom::sync::Arc;
 use loom::thread;
 use midl_alloc::loom_api::{
@@ -307,6 +308,67 @@ fn abandoned_segments_are_adopted_and_released_once() {
 #[should_panic(expected = "Causality violation")]
 fn abandonment_fails_when_published_before_it_is_done() {
     check(Some(Fault::AbandonBeforeDone), 1, model_abandon_and_adopt);
+}
+
+// ---------------------------------------------------------------------------
+// 3b. Batched remote frees: a thread with a heap frees three blocks of
+//     another heap's page, which it holds and publishes as one chain
+//     (`heap::remote_batch`) when it exits, while the owner exits (and
+//     collects its pages' remote lists) too; a later heap adopts what is
+//     left. Every block must come back, counted. (The push itself is the
+//     remote list's, `push` being a chain of one: the model of section 1
+//     covers its ordering and its CAS.)
+
+fn model_batched_remote_frees() {
+    let base = os_mapped();
+    let arena = Arc::new(Arena::new());
+    let owner = HeapHandle::new(&arena);
+    let blocks: Vec<usize> = (0..3).map(|_| owner.alloc(64) as usize).collect();
+    assert!(blocks.iter().all(|b| *b != 0));
+    let a2 = arena.clone();
+    let held = Arc::new(AtomicBool::new(false));
+    let held2 = held.clone();
+    let freer = spawn_roomy(move || {
+        let h = HeapHandle::new(&a2);
+        for b in blocks {
+            // SAFETY: live blocks of `owner`, each freed once, here.
+            unsafe { h.free(b as *mut u8) };
+        }
+        held2.store(true, LoomOrdering::Release);
+        // Publishes the held chain.
+        h.abandon();
+    });
+    // The owner exits once the blocks are held (before, they would be
+    // frees into an ownerless segment, another path), racing the chain's
+    // publication.
+    while !held.load(LoomOrdering::Acquire) {
+        thread::yield_now();
+    }
+    owner.abandon();
+    freer.join().unwrap();
+    let h3 = HeapHandle::new(&arena);
+    let p = h3.alloc(64);
+    // SAFETY: a live block of h3.
+    unsafe { h3.free(p) };
+    h3.abandon();
+    // SAFETY: every heap of the arena has exited and every block was freed.
+    let still_used = unsafe { arena.release_all() };
+    assert_eq!(
+        still_used, 0,
+        "segments still holding blocks after every block was freed (a batched free lost or miscounted)"
+    );
+    assert_eq!(os_mapped(), base, "segments or heaps leaked (or unmapped twice)");
+}
+
+#[test]
+fn batched_remote_frees_all_come_back() {
+    check(None, 20, model_batched_remote_frees);
+}
+
+#[test]
+#[should_panic(expected = "a batched free lost or miscounted")]
+fn batched_remote_frees_fail_when_a_chain_counts_as_one() {
+    check(Some(Fault::ChainCountsOne), 1, model_batched_remote_frees);
 }
 
 // ---------------------------------------------------------------------------

@@ -25,6 +25,8 @@ pub enum Fault {
     /// An RpcSs early free checks and marks a block with a load and a store
     /// instead of one CAS.
     SsFreeLoadStore = 32,
+    /// A chain of remote frees pushed at once counts as one block.
+    ChainCountsOne = 64,
 }
 
 #[cfg(loom)]

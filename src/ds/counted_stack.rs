@@ -51,14 +51,38 @@ impl<T> CountedStack<T> {
     /// [`ADDRESS_LIMIT`]; ownership passes to the list. The list never
     /// holds more than [`COUNT_MAX`] nodes.
     #[inline]
-    pub(crate) unsafe fn push(&self, node: *mut T, mut link: impl FnMut(*mut T, *mut T)) {
-        debug_assert!((node as usize) < ADDRESS_LIMIT && !node.is_null());
+    pub(crate) unsafe fn push(&self, node: *mut T, link: impl FnMut(*mut T, *mut T)) {
+        // SAFETY: forwarded; one node is a chain of one.
+        unsafe { self.push_chain(node, node, 1, link) }
+    }
+
+    /// Pushes the chain `first ..= last` of `n` nodes, already linked from
+    /// `first` to `last`: `link(last, head)` writes the last node's link to
+    /// the current first node (null for none), then one CAS publishes
+    /// `first` and a count `n` higher (retried, link and all, under
+    /// contention).
+    ///
+    /// # Safety
+    /// The chain's `n` nodes are live, owned by the caller, in no list,
+    /// below [`ADDRESS_LIMIT`], and linked so that the consumer reaches
+    /// `last` from `first`; ownership passes to the list. The list never
+    /// holds more than [`COUNT_MAX`] nodes.
+    #[inline]
+    pub(crate) unsafe fn push_chain(
+        &self,
+        first: *mut T,
+        last: *mut T,
+        n: usize,
+        mut link: impl FnMut(*mut T, *mut T),
+    ) {
+        debug_assert!((first as usize) < ADDRESS_LIMIT && !first.is_null() && !last.is_null() && n > 0);
         let mut word = self.word.load(Ordering::Relaxed);
         loop {
-            debug_assert!(word >> COUNT_SHIFT < COUNT_MAX);
-            link(node, (word & (ADDRESS_LIMIT - 1)) as *mut T);
-            // The count one higher, the address replaced.
-            let new = ((word >> COUNT_SHIFT) + 1) << COUNT_SHIFT | node as usize;
+            debug_assert!((word >> COUNT_SHIFT) + n <= COUNT_MAX);
+            link(last, (word & (ADDRESS_LIMIT - 1)) as *mut T);
+            // The count `n` higher, the address replaced.
+            let counted = if fault::injected(Fault::ChainCountsOne) { 1 } else { n };
+            let new = ((word >> COUNT_SHIFT) + counted) << COUNT_SHIFT | first as usize;
             if fault::injected(Fault::PushLoadStore) {
                 // Broken on purpose (loom expected-failure tests only): a
                 // plain store loses a concurrent push.

@@ -30,7 +30,11 @@ struct EmptyHeap(Heap);
 // path replaces it before anything is stored.
 unsafe impl Sync for EmptyHeap {}
 
-static EMPTY_HEAP: EmptyHeap = EmptyHeap(Heap::empty_at(addr_of!(EMPTY_HEAP.0), addr_of!(ARENA)));
+static EMPTY_HEAP: EmptyHeap = EmptyHeap(Heap::empty_at(
+    addr_of!(EMPTY_HEAP.0),
+    addr_of!(ARENA),
+    Some(current_or_create),
+));
 
 #[inline(always)]
 fn empty_heap() -> *mut Heap {

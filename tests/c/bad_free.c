@@ -76,6 +76,22 @@ static void double_free_remote_then_owner(void) {
     MIDL_user_free(victim);
 }
 
+static void *free_victim_twice(void *arg) {
+    (void)arg;
+    MIDL_user_free(victim);
+    MIDL_user_free(victim);
+    return NULL;
+}
+
+/* Freed twice by another thread: the first free holds the block in that
+ * thread's batch of remote frees, linked as if on its page's list. */
+static void double_free_remote_twice(void) {
+    victim = fmt(MIDL_user_allocate(64));
+    pthread_t t;
+    pthread_create(&t, NULL, free_victim_twice, NULL);
+    pthread_join(t, NULL);
+}
+
 /* Freed by the owner, then by another thread: its first word decodes to a
  * link of its page. */
 static void double_free_owner_then_remote(void) {
@@ -179,6 +195,7 @@ int main(void) {
         {"double free (3 MiB)", double_free_large, "double free"},
         {"double free, remote then owner", double_free_remote_then_owner, "double free"},
         {"double free, owner then remote", double_free_owner_then_remote, "double free"},
+        {"double free, twice by another thread", double_free_remote_twice, "double free"},
         {"double free (1 MiB), owner then remote", double_free_large_remote, "double free"},
         {"interior pointer (small)", interior_small, "16 bytes into the 112-byte block"},
         {"unaligned pointer (small)", unaligned_small, "1 bytes into the 16-byte block"},

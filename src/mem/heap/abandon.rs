@@ -194,6 +194,8 @@ impl Heap {
         // SAFETY: the calling thread owns everything reached until it
         // publishes a segment to the arena (Release).
         unsafe {
+            // Blocks of other heaps held for a batch go to their pages.
+            Heap::flush_remote(heap);
             let now = os::now_ms();
             for class in classes_in((*heap).state.classes_used) {
                 Heap::set_current(heap, class, addr_of_mut!((*heap).empty));

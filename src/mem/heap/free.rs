@@ -64,15 +64,15 @@ impl Heap {
         // SAFETY: `p` lies in a live segment (caller's contract). A slot
         // with an owner heads `p`'s page (see `segment`); the owner is not
         // us (the caller checked), so the block goes to the page's remote
-        // list, as `free_remote` would push it, without reading the
-        // segment header (whose line the owner writes when its pages come
-        // and go).
+        // list, held in our batch first (`remote_batch`), without reading
+        // the segment header (whose line the owner writes when its pages
+        // come and go).
         unsafe {
             if !(*slot).owner().is_null() {
                 if FREE_CHECKS {
                     Heap::check_remote_free(slot, p);
                 }
-                (*slot).push_remote(p);
+                Heap::free_remote_batched(heap, slot, p);
                 return;
             }
         }

@@ -16,8 +16,11 @@
 //! The heap's code, by concept: this file (the heap's state, its tables
 //! and their fast-path readers, creation), `find` (the allocation slow
 //! path), `free` (free dispatch), `segments` (owned segments and page
-//! retirement), `purge` (maintenance and memory return), `large_cache`
-//! and `abandon` (thread exit, adoption, statistics flushes).
+//! retirement), `purge` (maintenance, memory return and the retained
+//! cap's rules), `large_cache`,
+//! `remote_batch` (frees of other heaps' blocks, published a page's
+//! chain at a time) and `abandon` (thread exit, adoption, statistics
+//! flushes).
 
 mod abandon;
 mod find;
@@ -25,6 +28,7 @@ mod free;
 mod free_check;
 mod large_cache;
 mod purge;
+mod remote_batch;
 mod segments;
 
 use super::arena::Arena;
@@ -77,59 +81,6 @@ const QUICK_REFILLS_MAX: u32 = 1024;
 const LARGE_CACHE_SLOTS: usize = 8;
 /// Most bytes of large objects a heap keeps cached.
 const LARGE_CACHE_BYTES: usize = 16 << 20;
-/// The cap grows with the heap's pages in use, to this share of them
-/// (`retain_cap`).
-const RETAIN_SHARE: usize = 2;
-
-/// The highest the floor of the cap rises (`State::retain_floor`) in a
-/// heap that keeps faulting in again the pages it gave back; its delay
-/// ([`decay_delay`]) rises with it, to eight times the setting.
-const RETAIN_CEILING: usize = 64 << 20;
-/// Given-back pages set up again within this many purge delays of the heap
-/// giving pages back count towards raising its floor (`Heap::note_refault`):
-/// the longest delay the heap can learn, so a refill that much later would
-/// have found its pages kept at the ceiling.
-const REFAULT_WINDOW_DELAYS: u64 = (RETAIN_CEILING / RETAIN_MAX) as u64;
-
-/// The retired bytes a heap keeps backed: its floor (`State::retain_floor`,
-/// [`RETAIN_MAX`] until the heap is seen faulting in again what the cap
-/// gave back), while the heap is younger than the purge delay the floor
-/// the process has learned (`shared`, from `mem::retain`: the same, for
-/// the pages any heap's cap gave back and another set up again, as under
-/// thread churn, where no heap lives long enough to learn; a heap that
-/// has lived longer goes by what it learned itself, so that long-lived
-/// threads do not each keep what churning ones need), or a share of its
-/// pages in use, whichever is more. A fixed
-/// cap was purge churn in a steady workload with more pages in flux than
-/// the cap: pages given back each time it was passed and faulted in again
-/// a moment later (see docs/MEMORY.md and `tests/memory/purge_churn.rs`,
-/// mixed sizes). A burst freed leaves little in use, so the cap falls back
-/// to the floor.
-#[inline]
-fn retain_cap(state: &State, shared: usize, now: u64) -> usize {
-    let floor = if now.saturating_sub(state.created_ms) < state.purge_delay_ms {
-        state.retain_floor.max(shared)
-    } else {
-        state.retain_floor
-    };
-    floor.max(state.in_use / RETAIN_SHARE)
-}
-
-/// The purge delay the heap's own memory waits out at maintenance (its
-/// retired pages, cached segments, big free blocks and sparse pages, and
-/// the arena pool's segments when it is the one maintaining): the setting
-/// (`delay`; 0 gives everything back at once) times the floor's multiple
-/// of [`RETAIN_MAX`], so 1x until the heap is seen faulting in again what
-/// it gave back, up to 8x. A worker that serves a burst, frees everything
-/// and waits longer than the delay for the next gave all of it back as it
-/// waited and faulted it in again at the next burst
-/// (`tests/memory/purge_churn.rs`, the paused rounds; the benchmark's
-/// interleaved rounds, which leave each allocator idle while the others
-/// run: the `mixed_sizes` row ran at 0.54 of tcmalloc's speed for it).
-fn decay_delay(state: &State, delay: u64) -> u64 {
-    delay * (state.retain_floor / RETAIN_MAX) as u64
-}
-
 #[repr(C)]
 pub(crate) struct Heap {
     /// A segment on this heap's list that a free checked against the
@@ -223,6 +174,13 @@ struct State {
     floor_ms: u64,
     /// When the heap was set up (see `retain_cap`).
     created_ms: u64,
+    /// Blocks of another heap's page freed by this thread and not yet
+    /// published to the page (`remote_batch`).
+    remote: remote_batch::RemoteBatch,
+    /// For the empty heap: makes the calling thread's heap, for a thread
+    /// that frees other heaps' blocks before it has one (so its frees are
+    /// batched too); `None` in a live heap and where no such maker is given.
+    create: Option<fn() -> *mut Heap>,
 }
 
 impl State {
@@ -265,6 +223,8 @@ impl State {
                 refaulted: 0,
                 floor_ms: 0,
                 created_ms,
+                remote: remote_batch::RemoteBatch::EMPTY,
+                create: None,
             }
         }
     }
@@ -321,15 +281,17 @@ impl Heap {
         /// misses, never written: the starting point of every thread's heap
         /// pointer (see `global::thread`). `this` is the heap's own address
         /// (for the sentinel links).
-        pub(crate) fn empty_at(this: *const Heap, arena: *const Arena) -> Heap {
+        pub(crate) fn empty_at(this: *const Heap, arena: *const Arena, create: Option<fn() -> *mut Heap>) -> Heap {
             // (No unsafe here: only the address of the field is computed.)
             let sentinel = this.cast::<u8>().wrapping_add(EMPTY_OFFSET) as *mut Page;
+            let mut state = State::new(arena, false, DEFAULT_PURGE_DELAY_MS, 0, 0, 0);
+            state.create = create;
             Heap {
                 checked: ptr::null_mut(),
                 direct: [sentinel; DIRECT_SLOTS],
                 pages: [sentinel; NUM_CLASSES],
                 queues: [EMPTY_QUEUE; NUM_CLASSES],
-                state: State::new(arena, false, DEFAULT_PURGE_DELAY_MS, 0, 0, 0),
+                state,
                 empty: Page::new(ptr::null_mut(), ptr::null_mut()),
             }
         }

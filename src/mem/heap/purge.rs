@@ -6,6 +6,59 @@ use super::*;
 use crate::base::sync::MODEL_CHECKING;
 use crate::mem::retain;
 
+/// The cap grows with the heap's pages in use, to this share of them
+/// (`retain_cap`).
+const RETAIN_SHARE: usize = 2;
+
+/// The highest the floor of the cap rises (`State::retain_floor`) in a
+/// heap that keeps faulting in again the pages it gave back; its delay
+/// ([`decay_delay`]) rises with it, to eight times the setting.
+const RETAIN_CEILING: usize = 64 << 20;
+/// Given-back pages set up again within this many purge delays of the heap
+/// giving pages back count towards raising its floor (`Heap::note_refault`):
+/// the longest delay the heap can learn, so a refill that much later would
+/// have found its pages kept at the ceiling.
+const REFAULT_WINDOW_DELAYS: u64 = (RETAIN_CEILING / RETAIN_MAX) as u64;
+
+/// The retired bytes a heap keeps backed: its floor (`State::retain_floor`,
+/// [`RETAIN_MAX`] until the heap is seen faulting in again what the cap
+/// gave back), while the heap is younger than the purge delay the floor
+/// the process has learned (`shared`, from `mem::retain`: the same, for
+/// the pages any heap's cap gave back and another set up again, as under
+/// thread churn, where no heap lives long enough to learn; a heap that
+/// has lived longer goes by what it learned itself, so that long-lived
+/// threads do not each keep what churning ones need), or a share of its
+/// pages in use, whichever is more. A fixed
+/// cap was purge churn in a steady workload with more pages in flux than
+/// the cap: pages given back each time it was passed and faulted in again
+/// a moment later (see docs/MEMORY.md and `tests/memory/purge_churn.rs`,
+/// mixed sizes). A burst freed leaves little in use, so the cap falls back
+/// to the floor.
+#[inline]
+pub(super) fn retain_cap(state: &State, shared: usize, now: u64) -> usize {
+    let floor = if now.saturating_sub(state.created_ms) < state.purge_delay_ms {
+        state.retain_floor.max(shared)
+    } else {
+        state.retain_floor
+    };
+    floor.max(state.in_use / RETAIN_SHARE)
+}
+
+/// The purge delay the heap's own memory waits out at maintenance (its
+/// retired pages, cached segments, big free blocks and sparse pages, and
+/// the arena pool's segments when it is the one maintaining): the setting
+/// (`delay`; 0 gives everything back at once) times the floor's multiple
+/// of [`RETAIN_MAX`], so 1x until the heap is seen faulting in again what
+/// it gave back, up to 8x. A worker that serves a burst, frees everything
+/// and waits longer than the delay for the next gave all of it back as it
+/// waited and faulted it in again at the next burst
+/// (`tests/memory/purge_churn.rs`, the paused rounds; the benchmark's
+/// interleaved rounds, which leave each allocator idle while the others
+/// run: the `mixed_sizes` row ran at 0.54 of tcmalloc's speed for it).
+fn decay_delay(state: &State, delay: u64) -> u64 {
+    delay * (state.retain_floor / RETAIN_MAX) as u64
+}
+
 impl Heap {
     /// Periodic work from the slow path: adopt abandoned segments, collect
     /// full pages, return retired pages and cached segments that waited long
@@ -65,6 +118,8 @@ impl Heap {
         // SAFETY: everything reached belongs to `heap`.
         unsafe {
             (*heap).state.next_maintenance_ms = now + maintenance_interval(delay);
+            // Blocks of other heaps held for a batch go to their pages.
+            Heap::flush_remote(heap);
             // The heap's own memory (and the pool's, as it maintains it)
             // waits out the delay the heap learned; its large-object cache
             // and the span cache go by the setting.

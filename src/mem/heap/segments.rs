@@ -2,6 +2,7 @@
 //! retiring pages, and releasing empty segments to the heap's cache or the
 //! arena.
 
+use super::purge::retain_cap;
 use super::*;
 use crate::ds::counted_stack::ADDRESS_LIMIT;
 

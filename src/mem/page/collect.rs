@@ -1,9 +1,64 @@
-//! Collection: the blocks other threads freed (the remote list) and the
-//! owner's own frees made ready to hand out again.
+//! The remote list and collection: blocks other threads free, pushed onto
+//! the page's remote list one at a time or a chain at a time, and the
+//! owner's collection of them and of its own frees, made ready to hand out
+//! again.
 
-use super::{Page, ALLOCS_FLUSH};
+use super::{Block, Page, ALLOCS_FLUSH};
 
 impl Page {
+    /// Frees `p` from a thread that does not own the page: one CAS onto
+    /// `thread_free`, linked as the owner will pop it.
+    ///
+    /// # Safety
+    /// `p` is a block of this page that is handed out (so the page is in
+    /// use) and not used again by the caller.
+    #[inline]
+    pub(crate) unsafe fn push_remote(&self, p: *mut u8) {
+        let key = self.key();
+        // SAFETY: the block is the caller's until the push publishes it; a
+        // page in use lies in a segment below `ADDRESS_LIMIT` (checked when
+        // the segment was mapped) and holds fewer blocks than `COUNT_MAX`.
+        unsafe {
+            self.thread_free
+                .push(p.cast::<Block>(), |b, first| Block::init_keyed(b, first, key))
+        }
+    }
+
+    /// Links `p`, a block of this page held by a thread that does not own
+    /// the page, to `next` (another such block, or null), as the owner
+    /// will pop it from `thread_free` (a batch of remote frees,
+    /// `heap::remote_batch`).
+    ///
+    /// # Safety
+    /// `p` is a block of this page that is handed out, owned by the caller.
+    #[inline]
+    pub(crate) unsafe fn link_held(&self, p: *mut u8, next: *mut u8) {
+        // SAFETY: the block is the caller's (contract).
+        unsafe { Block::init_keyed(p.cast::<Block>(), next.cast::<Block>(), self.key()) }
+    }
+
+    /// Frees the chain `first ..= last` of `n` blocks from a thread that
+    /// does not own the page: one CAS onto `thread_free`, the last block
+    /// linked as the owner will pop it (a thread's batch of remote frees,
+    /// `heap::remote_batch`).
+    ///
+    /// # Safety
+    /// The chain's `n` blocks are blocks of this page that are handed out
+    /// (so the page is in use), linked from `first` to `last` with the
+    /// page's key (`Block::init_keyed`), and not used again by the caller.
+    #[inline]
+    pub(crate) unsafe fn push_remote_chain(&self, first: *mut u8, last: *mut u8, n: u32) {
+        let key = self.key();
+        // SAFETY: as for `push_remote`; the chain is linked as the caller's
+        // contract says and holds fewer blocks than the page.
+        unsafe {
+            self.thread_free
+                .push_chain(first.cast::<Block>(), last.cast::<Block>(), n as usize, |b, head| {
+                    Block::init_keyed(b, head, key)
+                })
+        }
+    }
+
     /// Moves blocks freed by other threads and by the owner onto the owner's
     /// lists. Returns the number of remote frees collected.
     ///

@@ -336,24 +336,6 @@ impl Page {
         self.key.with(|k| unsafe { *k })
     }
 
-    /// Frees `p` from a thread that does not own the page: one CAS onto
-    /// `thread_free`, linked as the owner will pop it.
-    ///
-    /// # Safety
-    /// `p` is a block of this page that is handed out (so the page is in
-    /// use) and not used again by the caller.
-    #[inline]
-    pub(crate) unsafe fn push_remote(&self, p: *mut u8) {
-        let key = self.key();
-        // SAFETY: the block is the caller's until the push publishes it; a
-        // page in use lies in a segment below `ADDRESS_LIMIT` (checked when
-        // the segment was mapped) and holds fewer blocks than `COUNT_MAX`.
-        unsafe {
-            self.thread_free
-                .push(p.cast::<Block>(), |b, first| Block::init_keyed(b, first, key))
-        }
-    }
-
     /// Runs `f` on the owner-only state.
     ///
     /// # Safety
