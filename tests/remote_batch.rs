@@ -41,6 +41,27 @@ fn free_all(blocks: &[usize]) {
     }
 }
 
+/// Frees each of `runs`, in order, on another thread and, while that
+/// thread still lives, reads how many blocks of `size` its owner (the
+/// calling thread) has seen come back from it; the thread then exits.
+fn remote_frees_seen_while_the_freer_lives(size: usize, runs: Vec<Vec<usize>>) -> u64 {
+    let before = remote_frees(size);
+    let (freed_tx, freed_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let freer = std::thread::spawn(move || {
+        for run in &runs {
+            free_all(run);
+        }
+        freed_tx.send(()).unwrap();
+        done_rx.recv().unwrap();
+    });
+    freed_rx.recv().unwrap();
+    let seen = remote_frees(size) - before;
+    done_tx.send(()).unwrap();
+    freer.join().unwrap();
+    seen
+}
+
 /// A thread that only frees (it has no heap until its first remote free)
 /// frees 40 blocks of one page and exits: its exit publishes them.
 #[test]
@@ -69,19 +90,7 @@ fn a_free_of_another_page_publishes_the_held_blocks() {
     std::thread::spawn(|| {
         let blocks = alloc(SIZE, 20);
         let other = alloc(OTHER, 1);
-        let before = remote_frees(SIZE);
-        let (freed_tx, freed_rx) = mpsc::channel::<()>();
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        let freer = std::thread::spawn(move || {
-            free_all(&blocks);
-            free_all(&other);
-            freed_tx.send(()).unwrap();
-            done_rx.recv().unwrap();
-        });
-        freed_rx.recv().unwrap();
-        let seen = remote_frees(SIZE) - before;
-        done_tx.send(()).unwrap();
-        freer.join().unwrap();
+        let seen = remote_frees_seen_while_the_freer_lives(SIZE, vec![blocks, other]);
         assert_eq!(
             seen, 20,
             "held blocks of a page stayed held after a free of another page"
@@ -105,17 +114,7 @@ fn a_long_run_of_one_page_is_published_a_batch_at_a_time() {
             "one page's blocks"
         );
         let before = remote_frees(SIZE);
-        let (freed_tx, freed_rx) = mpsc::channel::<()>();
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        let freer = std::thread::spawn(move || {
-            free_all(&blocks);
-            freed_tx.send(()).unwrap();
-            done_rx.recv().unwrap();
-        });
-        freed_rx.recv().unwrap();
-        let seen = remote_frees(SIZE) - before;
-        done_tx.send(()).unwrap();
-        freer.join().unwrap();
+        let seen = remote_frees_seen_while_the_freer_lives(SIZE, vec![blocks]);
         assert!(
             seen >= (BLOCKS - 64) as u64,
             "only {seen} of {BLOCKS} blocks freed by a live thread reached their page"

@@ -28,7 +28,6 @@ pub(super) const REMOTE_BATCH_MAX: u32 = 64;
 /// Blocks of `page` freed by this thread and not yet on the page's
 /// remote-free list: `first` links to the next through its page's key,
 /// down to `last`, whose link is written when the chain is published.
-#[derive(Clone, Copy)]
 pub(super) struct RemoteBatch {
     page: *mut Page,
     first: *mut u8,
